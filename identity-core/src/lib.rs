@@ -1,0 +1,1 @@
+//! Core of the Azure Identity crates (in progress).
