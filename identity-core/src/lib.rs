@@ -1,1 +1,26 @@
-//! Core of the Azure Identity crates (in progress).
+#![doc = include_str!("../README.md")]
+#![forbid(unsafe_code)]
+
+pub mod authority;
+pub mod clock;
+mod credential;
+pub mod env;
+mod error;
+pub mod http;
+pub mod pipeline;
+pub mod protocol;
+pub mod random;
+mod request;
+pub mod retry;
+pub mod runtime;
+mod secret;
+mod token;
+pub mod transport;
+pub mod validate;
+
+pub use credential::{BlockingTokenCredential, BoxFuture, TokenCredential};
+pub use error::{Error, ErrorKind, Result, TransportError, TransportErrorKind};
+pub use http::{AsyncHttpClient, HttpClient, Request, Response};
+pub use request::TokenRequest;
+pub use secret::Secret;
+pub use token::{AccessToken, from_unix_seconds, unix_seconds};
