@@ -1,6 +1,403 @@
 //! Project automation. Run `cargo xtask help`.
 
-fn main() {
-    eprintln!("usage: cargo xtask <ci|demo|emulator>");
-    std::process::exit(2);
+use std::collections::BTreeSet;
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode, Stdio};
+use std::time::Instant;
+
+const HELP: &str = "\
+usage: cargo xtask <command>
+
+  ci                 everything CI checks: fmt, clippy -D warnings and the tests of every crate
+                     with no default features, each feature alone and all features, doc-tests,
+                     rustdoc -D warnings
+  demo               start identity-emulator and get tokens through what exists so far
+  emulator [ARGS]    run identity-emulator in the foreground (ARGS go to it; try --help)
+  bench [cache]      run the benchmarks (today: the token cache)
+  help               this text
+
+Cargo's target dir defaults to ~/.cache/azure-identity-rs/target (outside the clone) unless
+CARGO_TARGET_DIR is set.";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let root = workspace_root();
+    if std::env::var_os("CARGO_TARGET_DIR").is_none() {
+        let home = std::env::var_os("HOME").map_or_else(|| PathBuf::from("/tmp"), PathBuf::from);
+        let _ = TARGET_DIR.set(home.join(".cache/azure-identity-rs/target"));
+    }
+    let result = match args.first().map(String::as_str) {
+        Some("ci") => ci(&root),
+        Some("demo") => demo(&root),
+        Some("emulator") => emulator(&root, &args[1..]),
+        Some("bench") => bench(&root, &args[1..]),
+        Some("help" | "--help" | "-h") | None => {
+            println!("{HELP}");
+            Ok(())
+        }
+        Some(other) => Err(format!("unknown command '{other}'\n\n{HELP}")),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The target dir given to every cargo child when `CARGO_TARGET_DIR` is not set: outside the
+/// clone, so that a fresh clone reuses earlier builds.
+static TARGET_DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+
+fn workspace_root() -> PathBuf {
+    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    manifest
+        .parent()
+        .map_or(manifest.clone(), Path::to_path_buf)
+}
+
+fn cargo(root: &Path) -> Command {
+    let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned()));
+    cmd.current_dir(root);
+    if let Some(dir) = TARGET_DIR.get() {
+        cmd.env("CARGO_TARGET_DIR", dir);
+    }
+    cmd
+}
+
+fn run(mut cmd: Command, what: &str) -> Result<(), String> {
+    eprintln!("\n==> {what}");
+    let started = Instant::now();
+    let status = cmd
+        .status()
+        .map_err(|e| format!("{what}: could not start: {e}"))?;
+    eprintln!("    ({what}: {:.1} s)", started.elapsed().as_secs_f64());
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("{what} failed ({status})"))
+    }
+}
+
+/// Runs a test command, echoing its output and adding up nextest's / libtest's counts.
+fn run_tests(mut cmd: Command, what: &str, totals: &mut (u64, u64, u64)) -> Result<(), String> {
+    eprintln!("\n==> {what}");
+    let started = Instant::now();
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| format!("{what}: could not start: {e}"))?;
+    let stdout = child
+        .stdout
+        .take()
+        .map(|s| std::thread::spawn(move || echo(s, false)));
+    let stderr = child
+        .stderr
+        .take()
+        .map(|s| std::thread::spawn(move || echo(s, true)));
+    let mut lines = Vec::new();
+    for handle in [stdout, stderr].into_iter().flatten() {
+        lines.extend(handle.join().unwrap_or_default());
+    }
+    let status = child.wait().map_err(|e| format!("{what}: {e}"))?;
+    for line in &lines {
+        let (p, f, s) = parse_counts(line);
+        totals.0 += p;
+        totals.1 += f;
+        totals.2 += s;
+    }
+    eprintln!("    ({what}: {:.1} s)", started.elapsed().as_secs_f64());
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("{what} failed ({status})"))
+    }
+}
+
+fn echo(stream: impl Read, to_stderr: bool) -> Vec<String> {
+    let mut kept = Vec::new();
+    for line in BufReader::new(stream).lines().map_while(Result::ok) {
+        if to_stderr {
+            eprintln!("{line}");
+        } else {
+            println!("{line}");
+        }
+        if line.contains("tests run:") || line.starts_with("test result:") {
+            kept.push(line);
+        }
+    }
+    kept
+}
+
+/// Counts from `Summary [...] 47 tests run: 47 passed, 2 skipped` (nextest) or
+/// `test result: ok. 47 passed; 0 failed; 0 ignored; ...` (libtest).
+fn parse_counts(line: &str) -> (u64, u64, u64) {
+    let number_before = |word: &str| -> u64 {
+        let words: Vec<&str> = line
+            .split(|c: char| c.is_whitespace() || c == ',' || c == ';')
+            .filter(|w| !w.is_empty())
+            .collect();
+        words
+            .windows(2)
+            .find(|w| w[1] == word)
+            .and_then(|w| w[0].parse().ok())
+            .unwrap_or(0)
+    };
+    (
+        number_before("passed"),
+        number_before("failed"),
+        number_before("skipped") + number_before("ignored"),
+    )
+}
+
+/// A workspace package and its features (as the manifests declare them).
+struct Package {
+    name: String,
+    features: Vec<String>,
+    has_lib: bool,
+}
+
+fn packages(root: &Path) -> Result<Vec<Package>, String> {
+    let output = cargo(root)
+        .args(["metadata", "--no-deps", "--format-version", "1"])
+        .output()
+        .map_err(|e| format!("cargo metadata: {e}"))?;
+    if !output.status.success() {
+        return Err(format!(
+            "cargo metadata failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        ));
+    }
+    let meta: serde_json::Value =
+        serde_json::from_slice(&output.stdout).map_err(|e| format!("cargo metadata: {e}"))?;
+    let mut out = Vec::new();
+    for p in meta["packages"].as_array().into_iter().flatten() {
+        let name = p["name"].as_str().unwrap_or_default().to_owned();
+        let features = p["features"]
+            .as_object()
+            .map(|f| {
+                f.keys()
+                    .filter(|k| *k != "default" && !k.starts_with('_'))
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default();
+        let has_lib = p["targets"].as_array().into_iter().flatten().any(|t| {
+            t["kind"]
+                .as_array()
+                .is_some_and(|k| k.iter().any(|k| k == "lib"))
+        });
+        out.push(Package {
+            name,
+            features,
+            has_lib,
+        });
+    }
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(out)
+}
+
+/// The feature sets to test: none, each alone, all (deduplicated).
+fn feature_sets(p: &Package) -> Vec<Vec<String>> {
+    let mut sets: Vec<Vec<String>> = vec![vec!["--no-default-features".into()]];
+    for f in &p.features {
+        sets.push(vec![
+            "--no-default-features".into(),
+            "--features".into(),
+            f.clone(),
+        ]);
+    }
+    if p.features.len() > 1 {
+        sets.push(vec!["--all-features".into()]);
+    }
+    sets
+}
+
+fn have_nextest(root: &Path) -> bool {
+    cargo(root)
+        .args(["nextest", "--version"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+fn ensure_components(root: &Path) -> Result<(), String> {
+    for (component, probe) in [("rustfmt", "fmt"), ("clippy", "clippy")] {
+        let ok = cargo(root)
+            .args([probe, "--version"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !ok {
+            eprintln!("==> installing the {component} component");
+            let status = Command::new("rustup")
+                .args(["component", "add", component])
+                .status()
+                .map_err(|e| format!("rustup component add {component}: {e}"))?;
+            if !status.success() {
+                return Err(format!("could not install {component}"));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn ci(root: &Path) -> Result<(), String> {
+    let started = Instant::now();
+    ensure_components(root)?;
+    let mut fmt = cargo(root);
+    fmt.args(["fmt", "--all", "--", "--check"]);
+    run(fmt, "cargo fmt --check")?;
+
+    let nextest = have_nextest(root);
+    if !nextest {
+        eprintln!("!! cargo-nextest is not installed: falling back to `cargo test` (slower)");
+    }
+    let packages = packages(root)?;
+    let mut totals = (0, 0, 0);
+    let mut failures = Vec::new();
+    let mut seen_sets = BTreeSet::new();
+    for p in &packages {
+        for set in feature_sets(p) {
+            if !seen_sets.insert((p.name.clone(), set.clone())) {
+                continue;
+            }
+            let label = format!("{} [{}]", p.name, set.join(" "));
+            let mut clippy = cargo(root);
+            clippy
+                .args(["clippy", "--package", &p.name, "--all-targets"])
+                .args(&set)
+                .args(["--", "-D", "warnings"]);
+            if let Err(e) = run(clippy, &format!("clippy {label}")) {
+                failures.push(e);
+                continue;
+            }
+            let mut test = cargo(root);
+            if nextest {
+                test.args(["nextest", "run", "--package", &p.name, "--no-tests=pass"]);
+            } else {
+                test.args(["test", "--package", &p.name, "--lib", "--bins", "--tests"]);
+            }
+            test.args(&set);
+            if let Err(e) = run_tests(test, &format!("tests {label}"), &mut totals) {
+                failures.push(e);
+            }
+        }
+        if p.has_lib {
+            let mut doc = cargo(root);
+            doc.args(["test", "--doc", "--package", &p.name, "--all-features"]);
+            if let Err(e) = run_tests(doc, &format!("doc-tests {}", p.name), &mut totals) {
+                failures.push(e);
+            }
+        }
+    }
+    let mut doc = cargo(root);
+    doc.args(["doc", "--workspace", "--no-deps", "--all-features"])
+        .env("RUSTDOCFLAGS", "-D warnings");
+    if let Err(e) = run(doc, "rustdoc -D warnings") {
+        failures.push(e);
+    }
+    eprintln!(
+        "\nxtask ci finished in {:.0} s",
+        started.elapsed().as_secs_f64()
+    );
+    for f in &failures {
+        eprintln!("FAILED: {f}");
+    }
+    println!(
+        "xtask: {} passed, {} failed, {} skipped",
+        totals.0,
+        totals.1 + failures.len() as u64,
+        totals.2
+    );
+    if failures.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("{} step(s) failed", failures.len()))
+    }
+}
+
+fn demo(root: &Path) -> Result<(), String> {
+    let mut cmd = cargo(root);
+    cmd.args([
+        "run",
+        "--quiet",
+        "--package",
+        "identity-core",
+        "--example",
+        "demo",
+        "--features",
+        "ureq,rustls",
+    ]);
+    run(cmd, "demo")
+}
+
+fn emulator(root: &Path, args: &[String]) -> Result<(), String> {
+    let mut cmd = cargo(root);
+    cmd.args(["run", "--quiet", "--package", "identity-emulator", "--"])
+        .args(args);
+    run(cmd, "identity-emulator")
+}
+
+fn bench(root: &Path, args: &[String]) -> Result<(), String> {
+    let which = args.first().map_or("all", String::as_str);
+    match which {
+        "cache" | "all" => {
+            let mut cmd = cargo(root);
+            cmd.args(["bench", "--package", "identity-cache", "--bench", "cache"]);
+            run(cmd, "bench cache")?;
+            if which == "all" {
+                eprintln!(
+                    "\nOnly the cache benchmark exists so far; the peer comparisons (cold get_token, chain, binary size) come with the credential crates."
+                );
+            }
+            Ok(())
+        }
+        other => Err(format!(
+            "no benchmark named '{other}' yet (available: cache)"
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_from_runners() {
+        assert_eq!(
+            parse_counts("     Summary [   2.131s] 47 tests run: 45 passed, 2 failed, 3 skipped"),
+            (45, 2, 3)
+        );
+        assert_eq!(
+            parse_counts(
+                "test result: ok. 15 passed; 0 failed; 1 ignored; 0 measured; 0 filtered out"
+            ),
+            (15, 0, 1)
+        );
+        assert_eq!(parse_counts("nothing here"), (0, 0, 0));
+    }
+
+    #[test]
+    fn feature_sets_cover_none_each_and_all() {
+        let p = Package {
+            name: "x".into(),
+            features: vec!["a".into(), "b".into()],
+            has_lib: true,
+        };
+        let sets = feature_sets(&p);
+        assert_eq!(sets.len(), 4);
+        assert_eq!(sets[0], ["--no-default-features"]);
+        assert_eq!(sets[3], ["--all-features"]);
+        let single = Package {
+            name: "y".into(),
+            features: vec![],
+            has_lib: false,
+        };
+        assert_eq!(feature_sets(&single).len(), 1);
+    }
 }
