@@ -89,7 +89,16 @@ fn async_transport_with_tls_uses_ring_not_aws_lc() {
     let crates = tree("reqwest,rustls");
     assert!(has(&crates, "rustls"));
     assert!(has(&crates, "ring"));
-    for banned in ["aws-lc-rs", "aws-lc-sys", "openssl", "openssl-sys", "native-tls"] {
-        assert!(!has(&crates, banned), "{banned} in the reqwest+rustls build");
+    for banned in [
+        "aws-lc-rs",
+        "aws-lc-sys",
+        "openssl",
+        "openssl-sys",
+        "native-tls",
+    ] {
+        assert!(
+            !has(&crates, banned),
+            "{banned} in the reqwest+rustls build"
+        );
     }
 }
