@@ -211,12 +211,18 @@ impl AsyncPipeline {
         request: Request,
         policy: &RetryPolicy,
     ) -> Result<Response, TransportError> {
+        use tracing::Instrument as _;
         let request = prepare(request, &self.user_agent);
+        let span = tracing::debug_span!("http", method = request.method.as_str(), url = %redact_url(&request.url));
         let start = self.clock.now();
         let mut state = RetryState::new();
         loop {
             let elapsed = elapsed_since(start, &*self.clock);
-            let outcome = self.client.send(&attempt(&request, policy, elapsed)).await;
+            let outcome = self
+                .client
+                .send(&attempt(&request, policy, elapsed))
+                .instrument(span.clone())
+                .await;
             log_outcome(&outcome);
             let now = self.clock.now();
             let elapsed = now.duration_since(start).unwrap_or_default();

@@ -436,6 +436,17 @@ pub fn entra_error(status: u16, body: &Map<String, Value>) -> Error {
         .with_correlation_id(text("correlation_id"))
 }
 
+/// The `tracing` span of one token acquisition: the credential, the scopes and the tenant;
+/// never a token or a secret.
+pub fn token_span(credential: &str, scopes: &[String], tenant: Option<&str>) -> tracing::Span {
+    tracing::info_span!(
+        "get_token",
+        credential,
+        scopes = %scopes.join(" "),
+        tenant = tenant.unwrap_or("")
+    )
+}
+
 /// Decodes a JWT's payload without verifying it, for logging `appid`, `tid`, `oid`, `upn` and
 /// for showing claims. Never use the result to make a security decision.
 pub fn decode_jwt_claims_unverified(token: &str) -> Option<Map<String, Value>> {
