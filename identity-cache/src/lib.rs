@@ -1,3 +1,10 @@
-//! In-memory token cache with single flight and proactive refresh, shared by every credential.
-//!
-//! Not implemented yet: this crate holds no code so far. See the workspace README for the status of each crate.
+#![doc = include_str!("../README.md")]
+#![forbid(unsafe_code)]
+
+mod cache;
+mod credential;
+mod options;
+
+pub use cache::TokenCache;
+pub use credential::CachedCredential;
+pub use options::CacheOptions;
