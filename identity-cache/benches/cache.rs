@@ -135,7 +135,23 @@ fn cold(keys: usize, callers: usize, runs: usize) -> (f64, usize) {
     (median(times), max_requests)
 }
 
+/// ns per `SystemTime::now()`, for the breakdown of a hit.
+fn clock_cost() -> f64 {
+    median(
+        (0..RUNS)
+            .map(|_| {
+                let start = Instant::now();
+                for _ in 0..HIT_CALLS {
+                    black_box(SystemTime::now());
+                }
+                start.elapsed().as_nanos() as f64 / f64::from(HIT_CALLS)
+            })
+            .collect(),
+    )
+}
+
 fn main() {
+    let clock = clock_cost();
     let shared = hit_latency(true);
     let owned = hit_latency(false);
     let one = hit_throughput(1);
@@ -152,6 +168,7 @@ fn main() {
     println!(
         "| hit latency, 1 thread, `get_blocking` (owned `AccessToken`, 1.5 KB token copied) | {owned:.1} ns/call |"
     );
+    println!("| one `SystemTime::now()` alone (part of every hit) | {clock:.1} ns |");
     println!(
         "| hit throughput, 1 thread | {:.1} M calls/s ({:.1} ns/call) |",
         one / 1e6,
