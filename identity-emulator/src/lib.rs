@@ -724,6 +724,9 @@ impl Drop for Emulator {
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
+        for file in lock(&self.shared.flows).arc_key_files.drain(..) {
+            let _ = std::fs::remove_file(file);
+        }
         if self.owns_state_dir {
             let _ = std::fs::remove_dir_all(&self.state_dir);
         }

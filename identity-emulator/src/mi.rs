@@ -446,7 +446,11 @@ pub(crate) fn arc(shared: &Shared, req: &Req) -> Resp {
                 &format!("The agent could not write its key file: {e}"),
             );
         }
-        lock(&shared.flows).arc_keys.insert(key);
+        {
+            let mut flows = lock(&shared.flows);
+            flows.arc_keys.insert(key);
+            flows.arc_key_files.push(path.clone());
+        }
         return oauth_error(
             401,
             "unauthorized_client",

@@ -146,6 +146,8 @@ pub(crate) struct Flows {
     pub(crate) device_codes: HashMap<String, DeviceFlow>,
     pub(crate) seen_jti: HashMap<(String, String), i64>,
     pub(crate) arc_keys: HashSet<String>,
+    /// Key files written by the emulated Arc agent (removed when the emulator stops).
+    pub(crate) arc_key_files: Vec<PathBuf>,
 }
 
 /// The request log.
