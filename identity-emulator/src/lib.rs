@@ -96,7 +96,6 @@ pub enum ManagedIdentitySource {
 }
 
 /// A running emulator. Dropping it stops the server and removes its temporary directory.
-#[derive(Debug)]
 pub struct Emulator {
     shared: Arc<Shared>,
     http_port: u16,
@@ -113,6 +112,18 @@ pub struct Emulator {
     client_secret: String,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for Emulator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Secrets (client secret, identity headers) are deliberately left out.
+        f.debug_struct("Emulator")
+            .field("authority_host", &self.shared.entra_base)
+            .field("mi_url", &self.shared.mi_base)
+            .field("service_fabric_port", &self.service_fabric_port)
+            .field("ca_path", &self.ca_path)
+            .finish_non_exhaustive()
+    }
 }
 
 fn bind(port: u16) -> Result<std::net::TcpListener, Error> {

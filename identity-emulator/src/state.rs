@@ -158,7 +158,6 @@ pub(crate) struct Log {
 }
 
 /// Everything the handlers share.
-#[derive(Debug)]
 pub(crate) struct Shared {
     pub(crate) key: SigningKey,
     /// `https://127.0.0.1:{https_port}`.
@@ -174,6 +173,16 @@ pub(crate) struct Shared {
     pub(crate) faults: Mutex<HashMap<Endpoint, VecDeque<Fault>>>,
     pub(crate) log: Mutex<Log>,
     pub(crate) flows: Mutex<Flows>,
+}
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // No secrets: the identity headers and the registry stay out of debug output.
+        f.debug_struct("Shared")
+            .field("entra_base", &self.entra_base)
+            .field("mi_base", &self.mi_base)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Reserved OpenID scopes.

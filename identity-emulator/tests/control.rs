@@ -341,6 +341,7 @@ fn many_instances_in_parallel_start_fast() {
         })
         .collect();
     let times: Vec<Duration> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    eprintln!("start-up times: {times:?}");
     let slowest = times.iter().max().unwrap();
     assert!(
         *slowest < Duration::from_secs(2),
@@ -360,4 +361,19 @@ async fn usable_from_a_tokio_runtime() {
         .unwrap();
     assert_eq!(r.status, 200);
     drop(emu);
+}
+
+#[test]
+fn debug_output_holds_no_secrets() {
+    let emu = Emulator::start(EmulatorConfig::default()).unwrap();
+    let dump = format!("{emu:?}");
+    assert!(dump.contains(&emu.authority_host()));
+    for secret in [
+        emu.client_secret(),
+        emu.app_service_header(),
+        emu.azure_ml_secret(),
+        emu.service_fabric_header(),
+    ] {
+        assert!(!dump.contains(secret), "a secret leaked into Debug output");
+    }
 }
