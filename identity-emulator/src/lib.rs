@@ -66,6 +66,43 @@ impl Default for EmulatorConfig {
 }
 
 impl EmulatorConfig {
+    /// Sets the plain-HTTP (managed identity, control) and HTTPS (Entra) ports; 0 = random.
+    pub fn with_ports(mut self, http_port: u16, https_port: u16) -> Self {
+        self.http_port = http_port;
+        self.https_port = https_port;
+        self
+    }
+
+    /// Uses this registry instead of the well-known one.
+    pub fn with_registry(mut self, registry: Registry) -> Self {
+        self.registry = registry;
+        self
+    }
+
+    /// Uses these initial settings.
+    pub fn with_settings(mut self, settings: Settings) -> Self {
+        self.settings = settings;
+        self
+    }
+
+    /// Keeps the CA and other files in `dir` (created if needed, not removed on drop).
+    pub fn with_state_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.state_dir = Some(dir.into());
+        self
+    }
+
+    /// Writes the CA certificate (PEM) to `path`.
+    pub fn with_ca_path(mut self, path: impl Into<PathBuf>) -> Self {
+        self.ca_path = Some(path.into());
+        self
+    }
+
+    /// Makes the emulated Azure Arc agent write its key files into `dir`.
+    pub fn with_arc_key_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.arc_key_dir = Some(dir.into());
+        self
+    }
+
     /// Reads a JSON registry file (the [`Registry`] format) into a config with default settings.
     pub fn from_registry_file(path: &Path) -> Result<Self, Error> {
         let text = std::fs::read_to_string(path)?;

@@ -377,3 +377,31 @@ fn debug_output_holds_no_secrets() {
         assert!(!dump.contains(secret), "a secret leaked into Debug output");
     }
 }
+
+#[test]
+fn config_builder_methods() {
+    let settings = Settings {
+        token_lifetime_secs: 90,
+        ..Settings::default()
+    };
+    let mut registry = Registry::well_known();
+    registry.apps[0].secrets = vec!["builder-secret".into()];
+    let emu = Emulator::start(
+        EmulatorConfig::default()
+            .with_settings(settings)
+            .with_registry(registry)
+            .with_ports(0, 0),
+    )
+    .unwrap();
+    let r = token(
+        &emu,
+        DEFAULT_TENANT_ID,
+        &[
+            ("grant_type", "client_credentials"),
+            ("client_id", DEFAULT_CLIENT_ID),
+            ("client_secret", "builder-secret"),
+            ("scope", "api://x/.default"),
+        ],
+    );
+    assert_eq!(r.json()["expires_in"], 90);
+}
