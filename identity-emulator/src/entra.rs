@@ -339,7 +339,28 @@ pub(crate) fn token(shared: &Shared, req: &Req, segment: &str) -> Resp {
 
 /// How the client authenticated: the `appidacr` value ("0" none, "1" secret, "2" assertion).
 fn authenticate(ctx: &Ctx<'_>, required: bool) -> Result<&'static str, Resp> {
-    let secret = ctx.req.form_nonempty("client_secret");
+    // client_secret_basic: `Authorization: Basic base64(urlencoded client_id:urlencoded secret)`.
+    let basic_secret = ctx
+        .req
+        .header("authorization")
+        .and_then(|a| a.strip_prefix("Basic "))
+        .and_then(util::b64_decode)
+        .and_then(|raw| {
+            let text = String::from_utf8(raw).ok()?;
+            let (id, secret) = text.split_once(':')?;
+            let decode = |v: &str| {
+                util::parse_form(format!("v={v}").as_bytes())
+                    .pop()
+                    .map(|(_, v)| v)
+            };
+            (decode(id)?.eq_ignore_ascii_case(&ctx.app.client_id))
+                .then(|| decode(secret))
+                .flatten()
+        });
+    let secret = ctx
+        .req
+        .form_nonempty("client_secret")
+        .or(basic_secret.as_deref());
     let assertion = ctx.req.form_nonempty("client_assertion");
     match (secret, assertion) {
         (Some(_), Some(_)) => Err(ctx.err(400, "invalid_request", 90015, "Requested query string is too long or contains both 'client_secret' and 'client_assertion'. Only one client credential may be presented.")),

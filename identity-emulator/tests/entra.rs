@@ -751,3 +751,34 @@ fn the_entra_listener_needs_the_emulator_ca() {
             .contains("BEGIN CERTIFICATE")
     );
 }
+
+#[test]
+fn client_secret_basic_authentication() {
+    use base64::Engine as _;
+    let emu = start();
+    let basic = |secret: &str| {
+        format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(format!(
+                "{DEFAULT_CLIENT_ID}:{}",
+                form_urlencoded::byte_serialize(secret.as_bytes()).collect::<String>()
+            ))
+        )
+    };
+    let body = form(&[
+        ("grant_type", "client_credentials"),
+        ("client_id", DEFAULT_CLIENT_ID),
+        ("scope", VAULT),
+    ]);
+    let send = |auth: &str| {
+        request(
+            "POST",
+            &emu.token_endpoint(DEFAULT_TENANT_ID),
+            &[("Authorization", auth)],
+            Some(("application/x-www-form-urlencoded", &body)),
+            &ca(&emu),
+        )
+    };
+    assert_eq!(send(&basic(DEFAULT_CLIENT_SECRET)).status, 200);
+    assert_entra_error(&send(&basic("wrong")), 401, "invalid_client", 7000215);
+}
