@@ -1,6 +1,7 @@
 //! [`Secret`]: a string that never shows itself.
 
 use std::fmt;
+use std::sync::Arc;
 use zeroize::Zeroizing;
 
 /// A secret string: a client secret, an access or refresh token, an assertion, a header value
@@ -8,7 +9,8 @@ use zeroize::Zeroizing;
 ///
 /// `Debug` prints `Secret(****)`, there is no `Display` and no `PartialEq` (so a secret is never
 /// compared in variable time or printed by accident), and the memory is zeroed when it is dropped.
-/// Read the value only where it goes on the wire, with [`Secret::secret`].
+/// Read the value only where it goes on the wire, with [`Secret::secret`]. Cloning is cheap
+/// (a reference count); the value is zeroed when the last clone is dropped.
 ///
 /// ```
 /// use identity_core::Secret;
@@ -17,12 +19,12 @@ use zeroize::Zeroizing;
 /// assert_eq!(s.secret(), "p@ssw0rd");
 /// ```
 #[derive(Clone, Default)]
-pub struct Secret(Zeroizing<String>);
+pub struct Secret(Arc<Zeroizing<String>>);
 
 impl Secret {
     /// Wraps a value.
     pub fn new(value: impl Into<String>) -> Self {
-        Self(Zeroizing::new(value.into()))
+        Self(Arc::new(Zeroizing::new(value.into())))
     }
 
     /// The secret value. Put it on the wire; never log it.

@@ -1,11 +1,13 @@
 //! [`AccessToken`]: what every credential returns.
 
 use crate::secret::Secret;
+use std::borrow::Cow;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// An access token and when it expires.
 ///
-/// `Debug` shows the expiry and type but never the token.
+/// `Debug` shows the expiry and type but never the token. Cloning is cheap: the token is
+/// shared, not copied.
 ///
 /// ```
 /// use identity_core::AccessToken;
@@ -21,7 +23,7 @@ pub struct AccessToken {
     token: Secret,
     expires_on: SystemTime,
     refresh_on: Option<SystemTime>,
-    token_type: String,
+    token_type: Cow<'static, str>,
 }
 
 impl AccessToken {
@@ -31,7 +33,7 @@ impl AccessToken {
             token: token.into(),
             expires_on,
             refresh_on: None,
-            token_type: "Bearer".to_owned(),
+            token_type: Cow::Borrowed("Bearer"),
         }
     }
 
@@ -45,7 +47,12 @@ impl AccessToken {
     /// Sets the token type (default `Bearer`).
     #[must_use]
     pub fn with_token_type(mut self, token_type: impl Into<String>) -> Self {
-        self.token_type = token_type.into();
+        let token_type = token_type.into();
+        self.token_type = if token_type == "Bearer" {
+            Cow::Borrowed("Bearer")
+        } else {
+            Cow::Owned(token_type)
+        };
         self
     }
 

@@ -1,4 +1,4 @@
-//! Async runtime adapters: one small trait ([`AsyncSleep`](crate::clock::AsyncSleep)), one
+//! Async runtime adapters: one small trait ([`crate::clock::AsyncSleep`]), one
 //! file per runtime behind a feature.
 
 #[cfg(feature = "async-std")]
