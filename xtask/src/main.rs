@@ -322,18 +322,16 @@ fn ci(root: &Path) -> Result<(), String> {
 }
 
 fn demo(root: &Path) -> Result<(), String> {
-    let examples = root.join("identity-core/examples/demo.rs");
+    let examples = root.join("identity-chain/examples/demo.rs");
     if examples.exists() {
         let mut cmd = cargo(root);
         cmd.args([
             "run",
             "--quiet",
             "--package",
-            "identity-core",
+            "identity-chain",
             "--example",
             "demo",
-            "--features",
-            "ureq,rustls",
         ]);
         return run(cmd, "demo");
     }
