@@ -1,3 +1,26 @@
-//! Developer-tool credentials: Azure CLI, Azure Developer CLI and Azure PowerShell.
-//!
-//! Not implemented yet: this crate holds no code so far. See the workspace README for the status of each crate.
+#![doc = include_str!("../README.md")]
+#![forbid(unsafe_code)]
+
+mod az;
+mod azd;
+mod process;
+mod pwsh;
+mod tool;
+mod vscode;
+
+pub use az::AzureCli;
+pub use azd::AzureDeveloperCli;
+pub use pwsh::AzurePowerShell;
+pub use tool::{
+    DEFAULT_PROCESS_TIMEOUT, DevToolCredential, DevToolCredentialBuilder, DevToolOptions, Tool,
+};
+pub use vscode::{VSCODE_CLIENT_ID, VisualStudioCodeCredential};
+
+/// Gets tokens from the Azure CLI (`az account get-access-token`), the identity of `az login`.
+pub type AzureCliCredential = DevToolCredential<AzureCli>;
+
+/// Gets tokens from the Azure Developer CLI (`azd auth token`), the identity of `azd auth login`.
+pub type AzureDeveloperCliCredential = DevToolCredential<AzureDeveloperCli>;
+
+/// Gets tokens from Azure PowerShell (`Get-AzAccessToken`), the identity of `Connect-AzAccount`.
+pub type AzurePowerShellCredential = DevToolCredential<AzurePowerShell>;
