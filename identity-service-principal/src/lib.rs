@@ -1,3 +1,20 @@
-//! Service-principal credentials: client secret, certificate, client assertion, workload identity, Azure Pipelines, on-behalf-of and the environment credential.
-//!
-//! Not implemented yet: this crate holds no code so far. See the workspace README for the status of each crate.
+#![doc = include_str!("../README.md")]
+#![forbid(unsafe_code)]
+
+mod azure_pipelines;
+mod client;
+mod client_assertion;
+mod client_secret;
+mod options;
+mod workload_identity;
+
+pub use azure_pipelines::{
+    AzurePipelinesCredential, AzurePipelinesCredentialBuilder, SYSTEM_OIDCREQUESTURI,
+};
+pub use client_assertion::{
+    AssertionCallback, AsyncAssertionCallback, ClientAssertionCredential,
+    ClientAssertionCredentialBuilder,
+};
+pub use client_secret::{ClientSecretCredential, ClientSecretCredentialBuilder};
+pub use options::CredentialOptions;
+pub use workload_identity::{WorkloadIdentityCredential, WorkloadIdentityCredentialBuilder};
