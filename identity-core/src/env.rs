@@ -14,6 +14,13 @@ pub trait Env: Send + Sync + fmt::Debug {
     fn non_empty(&self, name: &str) -> Option<String> {
         self.var(name).filter(|v| !v.is_empty())
     }
+
+    /// The whole environment a child process (a developer tool) should get: `None` means
+    /// "inherit this process's environment" (the [`SystemEnv`] case); `Some` is the complete
+    /// list, so that a [`MapEnv`] fully describes what a tool sees.
+    fn child_environment(&self) -> Option<Vec<(String, String)>> {
+        None
+    }
 }
 
 /// The process environment.
@@ -69,6 +76,12 @@ impl fmt::Debug for MapEnv {
 impl Env for MapEnv {
     fn var(&self, name: &str) -> Option<String> {
         self.0.get(name).cloned()
+    }
+
+    fn child_environment(&self) -> Option<Vec<(String, String)>> {
+        let mut vars: Vec<_> = self.0.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        vars.sort();
+        Some(vars)
     }
 }
 

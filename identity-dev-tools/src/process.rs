@@ -17,6 +17,8 @@ pub(crate) struct Invocation {
     pub(crate) program: PathBuf,
     pub(crate) args: Vec<String>,
     pub(crate) env: Vec<(String, String)>,
+    /// Start from an empty environment instead of inheriting this process's.
+    pub(crate) clear_env: bool,
     pub(crate) cwd: PathBuf,
     pub(crate) timeout: Duration,
 }
@@ -120,6 +122,9 @@ fn kill_tree(child: &mut Child) {
 pub(crate) fn run(invocation: &Invocation) -> Result<Output, RunError> {
     let started = Instant::now();
     let mut command = Command::new(&invocation.program);
+    if invocation.clear_env {
+        command.env_clear();
+    }
     command
         .args(&invocation.args)
         .current_dir(&invocation.cwd)
@@ -215,6 +220,7 @@ mod tests {
             program: PathBuf::from("/bin/sh"),
             args: vec!["-c".into(), script.into()],
             env: vec![("X_TEST".into(), "1".into())],
+            clear_env: false,
             cwd: PathBuf::from("/bin"),
             timeout,
         }

@@ -333,16 +333,17 @@ impl<T: Tool> DevToolCredential<T> {
             self.options.subscription.as_deref(),
             request.claims(),
         )?;
-        let mut env = self.tool.extra_env();
-        for name in ["AZURE_CONFIG_DIR", "AZD_CONFIG_DIR", "HOME"] {
-            if let Some(value) = self.options.env.var(name) {
-                env.push((name.to_owned(), value));
-            }
-        }
+        // The tool sees the credential's environment: this process's, or all of an injected
+        // one; plus the tool's own switches.
+        let base = self.options.env.child_environment();
+        let clear_env = base.is_some();
+        let mut env = base.unwrap_or_default();
+        env.extend(self.tool.extra_env());
         Ok(Invocation {
             program,
             args,
             env,
+            clear_env,
             cwd,
             timeout: self.options.process_timeout,
         })

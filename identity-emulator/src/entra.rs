@@ -1538,6 +1538,33 @@ pub(crate) fn pipelines_oidc(shared: &Shared, req: &Req) -> Resp {
     devops(200, &json!({"oidcToken": token}))
 }
 
+/// `GET /subscriptions` and `GET /tenants`: the little of Azure Resource Manager that `az login`
+/// needs. A valid emulator access token is required; there are no subscriptions, and the tenant
+/// list holds the token's tenant.
+pub(crate) fn resource_manager(shared: &Shared, req: &Req, what: &str) -> Resp {
+    let token = req.header("authorization").and_then(|h| {
+        h.strip_prefix("Bearer ")
+            .or_else(|| h.strip_prefix("bearer "))
+    });
+    let claims = match token.map(|t| crate::verify_with(shared, t)) {
+        Some(Ok(claims)) => claims,
+        _ => {
+            return Resp::json(
+                401,
+                &json!({"error": {"code": "InvalidAuthenticationToken", "message": "The access token is missing or invalid."}}),
+            );
+        }
+    };
+    if what == "subscriptions" {
+        return Resp::json(200, &json!({"value": []}));
+    }
+    let tid = claims.tid().unwrap_or_default().to_owned();
+    Resp::json(
+        200,
+        &json!({"value": [{"id": format!("/tenants/{tid}"), "tenantId": tid, "tenantCategory": "Home", "displayName": "Emulator tenant", "defaultDomain": "emulator.onmicrosoft.com"}]}),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -144,11 +144,14 @@ pub enum Endpoint {
     Arc,
     /// Service Fabric `GET /metadata/identity/oauth2/token` on its own HTTPS listener.
     ServiceFabric,
+    /// A sliver of Azure Resource Manager on the Entra listener, enough for `az login`:
+    /// `GET /subscriptions` (none) and `GET /tenants` (the caller's), bearer token required.
+    ResourceManager,
 }
 
 impl Endpoint {
     /// Every endpoint.
-    pub const ALL: [Endpoint; 15] = [
+    pub const ALL: [Endpoint; 16] = [
         Endpoint::Token,
         Endpoint::Authorize,
         Endpoint::DeviceCode,
@@ -164,6 +167,7 @@ impl Endpoint {
         Endpoint::CloudShell,
         Endpoint::Arc,
         Endpoint::ServiceFabric,
+        Endpoint::ResourceManager,
     ];
 
     /// Whether this is a managed-identity endpoint.

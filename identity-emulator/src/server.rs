@@ -223,6 +223,7 @@ pub(crate) fn route(kind: Listener, path: &str) -> Route {
             ["common", "userrealm", user] => ep(Endpoint::UserRealm, user),
             ["devicelogin"] => ep(Endpoint::DeviceLogin, ""),
             [.., "oidctoken"] => ep(Endpoint::PipelinesOidc, ""),
+            [what @ ("subscriptions" | "tenants")] => ep(Endpoint::ResourceManager, what),
             _ => Route::NotFound,
         },
         Listener::ManagedIdentity => match segs.as_slice() {
@@ -258,6 +259,7 @@ fn dispatch(shared: &Shared, endpoint: Endpoint, arg: &str, req: &Req) -> Resp {
         Endpoint::CloudShell => mi::cloud_shell(shared, req),
         Endpoint::Arc => mi::arc(shared, req),
         Endpoint::ServiceFabric => mi::service_fabric(shared, req),
+        Endpoint::ResourceManager => entra::resource_manager(shared, req, arg),
     }
 }
 

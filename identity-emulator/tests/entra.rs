@@ -782,3 +782,44 @@ fn client_secret_basic_authentication() {
     assert_eq!(send(&basic(DEFAULT_CLIENT_SECRET)).status, 200);
     assert_entra_error(&send(&basic("wrong")), 401, "invalid_client", 7000215);
 }
+
+#[test]
+fn resource_manager_answers_az_login_with_a_valid_token_only() {
+    let emu = start();
+    let trust = ca(&emu);
+    let at = secret_request(&emu, DEFAULT_CLIENT_SECRET).json()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let bearer = format!("Bearer {at}");
+    let subs = get(
+        &format!(
+            "{}/subscriptions?api-version=2022-12-01",
+            emu.authority_host()
+        ),
+        &[("Authorization", &bearer)],
+        &trust,
+    );
+    assert_eq!(subs.status, 200);
+    assert_eq!(subs.json(), json!({"value": []}));
+    let tenants = get(
+        &format!("{}/tenants?api-version=2022-12-01", emu.authority_host()),
+        &[("Authorization", &bearer)],
+        &trust,
+    );
+    assert_eq!(tenants.status, 200);
+    assert_eq!(tenants.json()["value"][0]["tenantId"], DEFAULT_TENANT_ID);
+    for auth in [vec![], vec![("Authorization", "Bearer not-a-token")]] {
+        let r = get(
+            &format!(
+                "{}/subscriptions?api-version=2022-12-01",
+                emu.authority_host()
+            ),
+            &auth,
+            &trust,
+        );
+        assert_eq!(r.status, 401);
+        assert_eq!(r.json()["error"]["code"], "InvalidAuthenticationToken");
+    }
+    assert_eq!(emu.requests_for(Endpoint::ResourceManager).len(), 4);
+}

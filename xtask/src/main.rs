@@ -257,6 +257,7 @@ fn ci(root: &Path) -> Result<(), String> {
     if !nextest {
         eprintln!("!! cargo-nextest is not installed: falling back to `cargo test` (slower)");
     }
+    let tool_env = install_test_tools(root);
     let packages = packages(root)?;
     let mut totals = (0, 0, 0);
     let mut failures = Vec::new();
@@ -282,7 +283,7 @@ fn ci(root: &Path) -> Result<(), String> {
             } else {
                 test.args(["test", "--package", &p.name, "--lib", "--bins", "--tests"]);
             }
-            test.args(&set);
+            test.args(&set).envs(tool_env.iter().map(|(k, v)| (k, v)));
             if let Err(e) = run_tests(test, &format!("tests {label}"), &mut totals) {
                 failures.push(e);
             }
@@ -319,6 +320,53 @@ fn ci(root: &Path) -> Result<(), String> {
     } else {
         Err(format!("{} step(s) failed", failures.len()))
     }
+}
+
+/// Installs what the slow test tiers need, through the project's own idempotent scripts, and
+/// returns the variables that tell the tests where it is. A tool that cannot be installed
+/// skips its tier, loudly.
+fn install_test_tools(root: &Path) -> Vec<(String, String)> {
+    let mut env = Vec::new();
+    let scripts = [(
+        "AZID_REAL_AZ",
+        "the real Azure CLI",
+        "identity-dev-tools/scripts/install-azure-cli.sh",
+    )];
+    for (var, what, script) in scripts {
+        eprintln!("\n==> installing {what} ({script})");
+        let output = Command::new("bash")
+            .arg(root.join(script))
+            .current_dir(root)
+            .stderr(Stdio::inherit())
+            .output();
+        let path = match output {
+            Ok(out) if out.status.success() => String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .last()
+                .map(str::trim)
+                .unwrap_or_default()
+                .to_owned(),
+            Ok(out) => {
+                eprintln!("{}", String::from_utf8_lossy(&out.stdout));
+                String::new()
+            }
+            Err(e) => {
+                eprintln!("could not run {script}: {e}");
+                String::new()
+            }
+        };
+        if path.is_empty() || !Path::new(&path).exists() {
+            eprintln!(
+                "\n!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!\n\
+                 !! {what} could not be installed: its test tier is SKIPPED.\n\
+                 !!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!\n"
+            );
+        } else {
+            eprintln!("    {what}: {path}");
+            env.push((var.to_owned(), path));
+        }
+    }
+    env
 }
 
 fn demo(root: &Path) -> Result<(), String> {
