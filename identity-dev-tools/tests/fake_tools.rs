@@ -465,3 +465,184 @@ fn no_token_in_trace_logs_or_errors() {
     assert!(logs.contains("AzureCliCredential"), "{logs}");
     assert!(!logs.contains(TOKEN), "{logs}");
 }
+
+/// Every documented outcome, through the blocking and the async form: same kind, same message.
+#[test]
+fn blocking_and_async_agree_on_every_documented_outcome() {
+    let s = Sandbox::new();
+    let not_logged_in = fixture(&s, "nli.txt", AZ_NOT_LOGGED_IN);
+    let (fresh, _) = az_ok_fresh();
+    let ok = fixture(&s, "ok.json", &fresh);
+    let cases: Vec<(&str, String, Option<ErrorKind>, &str)> = vec![
+        ("az", cat(&ok), None, ""),
+        (
+            "az",
+            format!("cat '{}' >&2; exit 1", not_logged_in.display()),
+            Some(ErrorKind::Unavailable),
+            "Please run 'az login'",
+        ),
+        (
+            "az",
+            "echo 'ERROR: AADSTS50076: MFA required' >&2; exit 1".into(),
+            Some(ErrorKind::Authentication),
+            "ERROR: AADSTS50076",
+        ),
+        (
+            "az",
+            "exit 127".into(),
+            Some(ErrorKind::Unavailable),
+            "Azure CLI not found on path",
+        ),
+        (
+            "az",
+            "echo not-json".into(),
+            Some(ErrorKind::Authentication),
+            "Unexpected output from Azure CLI",
+        ),
+        (
+            "az",
+            "sleep 60".into(),
+            Some(ErrorKind::Unavailable),
+            "Failed to invoke the Azure CLI: it did not finish within 0.5 s",
+        ),
+        (
+            "az",
+            "head -c 10000000 /dev/zero | tr '\\0' x".into(),
+            Some(ErrorKind::Authentication),
+            "/az printed more than 1 MiB",
+        ),
+        (
+            "azd",
+            r#"echo '{"token":"t","expiresOn":"2099-01-01T00:00:00Z"}'"#.into(),
+            None,
+            "",
+        ),
+        (
+            "azd",
+            "echo 'not logged in, run `azd auth login` to login' >&2; exit 1".into(),
+            Some(ErrorKind::Unavailable),
+            "Please run 'azd auth login'",
+        ),
+        (
+            "azd",
+            "echo 'Error: unknown flag: --claims' >&2; exit 1".into(),
+            Some(ErrorKind::Unavailable),
+            "Claims challenges are not supported",
+        ),
+        (
+            "azd",
+            "exit 127".into(),
+            Some(ErrorKind::Unavailable),
+            "Azure Developer CLI could not be found",
+        ),
+        (
+            "azd",
+            "sleep 60".into(),
+            Some(ErrorKind::Unavailable),
+            "Failed to invoke the Azure Developer CLI: it did not finish",
+        ),
+        ("pwsh", "printf 'azsdk%%t%%4070908800\\n'".into(), None, ""),
+        (
+            "pwsh",
+            "echo NO_AZ_ACCOUNT_MODULE".into(),
+            Some(ErrorKind::Unavailable),
+            "Az.Account module",
+        ),
+        (
+            "pwsh",
+            "echo 'Run Connect-AzAccount to login.' >&2; exit 1".into(),
+            Some(ErrorKind::Unavailable),
+            "Please run \"Connect-AzAccount\"",
+        ),
+        (
+            "pwsh",
+            "echo 'AuthorizationManager check failed.' >&2; exit 1".into(),
+            Some(ErrorKind::Unavailable),
+            "Execution policy prevented",
+        ),
+        (
+            "pwsh",
+            "exit 3".into(),
+            Some(ErrorKind::Unavailable),
+            "Failed to invoke PowerShell. Enable debug logging",
+        ),
+        (
+            "pwsh",
+            "exit 127".into(),
+            Some(ErrorKind::Unavailable),
+            "PowerShell is not installed",
+        ),
+        (
+            "pwsh",
+            "echo nothing".into(),
+            Some(ErrorKind::Authentication),
+            "Unexpected output from Get-AzAccessToken",
+        ),
+        (
+            "pwsh",
+            "sleep 60".into(),
+            Some(ErrorKind::Unavailable),
+            "Failed to invoke PowerShell. To mitigate",
+        ),
+    ];
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    for (tool, body, expected, prefix) in cases {
+        s.tool(tool, &body);
+        let timeout = Duration::from_millis(500);
+        let (blocking, asynchronous) = match tool {
+            "az" => {
+                let c = AzureCliCredential::builder()
+                    .env(s.env())
+                    .process_timeout(timeout)
+                    .cache_tokens(false)
+                    .build()
+                    .unwrap();
+                (
+                    c.get_token_blocking(&MGMT.into()),
+                    rt.block_on(c.get_token(&MGMT.into())),
+                )
+            }
+            "azd" => {
+                let c = AzureDeveloperCliCredential::builder()
+                    .env(s.env())
+                    .process_timeout(timeout)
+                    .cache_tokens(false)
+                    .build()
+                    .unwrap();
+                (
+                    c.get_token_blocking(&MGMT.into()),
+                    async_std::task::block_on(c.get_token(&MGMT.into())),
+                )
+            }
+            _ => {
+                let c = AzurePowerShellCredential::builder()
+                    .env(s.env())
+                    .process_timeout(timeout)
+                    .cache_tokens(false)
+                    .build()
+                    .unwrap();
+                (
+                    c.get_token_blocking(&MGMT.into()),
+                    futures_executor::block_on(c.get_token(&MGMT.into())),
+                )
+            }
+        };
+        for (form, result) in [("blocking", &blocking), ("async", &asynchronous)] {
+            match (expected, result) {
+                (None, Ok(_)) => {}
+                (Some(kind), Err(e)) => {
+                    assert_eq!(e.kind(), kind, "{tool} {form} `{body}`: {e}");
+                    assert!(
+                        e.message().starts_with(prefix) || e.message().contains(prefix),
+                        "{tool} {form} `{body}`: {}",
+                        e.message()
+                    );
+                }
+                (_, other) => panic!("{tool} {form} `{body}`: unexpected {other:?}"),
+            }
+        }
+    }
+}
