@@ -1,3 +1,18 @@
-//! ManagedIdentityCredential for Azure VMs, App Service, Functions, Container Apps, Arc, Service Fabric, Azure ML and Cloud Shell.
-//!
-//! Not implemented yet: this crate holds no code so far. See the workspace README for the status of each crate.
+#![doc = include_str!("../README.md")]
+#![forbid(unsafe_code)]
+
+mod credential;
+mod flow;
+mod id;
+mod parse;
+#[cfg(feature = "service-fabric")]
+mod pinned;
+mod source;
+mod sources;
+
+pub use credential::{ManagedIdentityCredential, ManagedIdentityCredentialBuilder};
+pub use id::ManagedIdentityId;
+pub use source::ManagedIdentitySource;
+
+/// The credential's name, as errors and logs show it.
+pub(crate) const NAME: &str = "ManagedIdentityCredential";
