@@ -276,7 +276,7 @@ impl TokenCache {
         let slot = find(&map, request, extra_key)?;
         let cached = slot.token.load();
         let cached = cached.as_ref()?;
-        let now = self.shared.options.clock.now();
+        let now = self.shared.options.clock.now_coarse();
         (now < cached.deadlines.refresh_at && now < cached.deadlines.usable_until)
             .then(|| Arc::clone(&cached.token))
     }

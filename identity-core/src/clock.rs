@@ -9,15 +9,59 @@ use std::time::{Duration, SystemTime};
 pub trait Clock: Send + Sync + fmt::Debug {
     /// The current wall-clock time.
     fn now(&self) -> SystemTime;
+
+    /// The current time to within a few milliseconds, for hot paths such as a cache hit
+    /// (default: [`Clock::now`]).
+    fn now_coarse(&self) -> SystemTime {
+        self.now()
+    }
 }
 
-/// The system clock.
+/// The system clock. [`Clock::now_coarse`] reads the kernel's coarse monotonic clock (a few
+/// nanoseconds instead of ~20) anchored to the wall clock, re-anchored every second.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct SystemClock;
 
 impl Clock for SystemClock {
     fn now(&self) -> SystemTime {
         SystemTime::now()
+    }
+
+    fn now_coarse(&self) -> SystemTime {
+        coarse::now()
+    }
+}
+
+mod coarse {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+    /// Wall-clock nanoseconds minus coarse monotonic nanoseconds, as of the last anchoring.
+    static OFFSET: AtomicU64 = AtomicU64::new(0);
+    /// Coarse monotonic nanoseconds of the last anchoring (0: never).
+    static ANCHORED_AT: AtomicU64 = AtomicU64::new(0);
+    const REANCHOR_EVERY: u64 = 1_000_000_000;
+
+    fn monotonic_nanos() -> u64 {
+        let now = coarsetime::Instant::now_without_cache_update();
+        coarsetime::Duration::from_u64(now.as_u64()).as_nanos()
+    }
+
+    pub(super) fn now() -> SystemTime {
+        let mono = monotonic_nanos();
+        let anchored = ANCHORED_AT.load(Ordering::Relaxed);
+        if anchored == 0 || mono.wrapping_sub(anchored) > REANCHOR_EVERY {
+            let wall = SystemTime::now();
+            let wall_nanos = wall
+                .duration_since(UNIX_EPOCH)
+                .map(|d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+                .unwrap_or(0);
+            OFFSET.store(wall_nanos.wrapping_sub(mono), Ordering::Relaxed);
+            ANCHORED_AT.store(mono.max(1), Ordering::Relaxed);
+            return wall;
+        }
+        let offset = OFFSET.load(Ordering::Relaxed);
+        UNIX_EPOCH + Duration::from_nanos(offset.wrapping_add(mono))
     }
 }
 
@@ -115,6 +159,29 @@ impl fmt::Debug for VirtualClock {
         f.debug_struct("VirtualClock")
             .field("now", &self.lock().now)
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn coarse_time_tracks_the_wall_clock() {
+        for _ in 0..50 {
+            let precise = SystemClock.now();
+            let coarse = SystemClock.now_coarse();
+            let skew = match coarse.duration_since(precise) {
+                Ok(ahead) => ahead,
+                Err(behind) => behind.duration(),
+            };
+            assert!(
+                skew < Duration::from_millis(100),
+                "coarse time is {skew:?} off"
+            );
+        }
+        let clock = VirtualClock::new();
+        assert_eq!(clock.now_coarse(), clock.now());
     }
 }
 

@@ -110,7 +110,7 @@ impl TokenRequest {
             && self.tenant_id == other.tenant_id
             && self.claims == other.claims
             && self.enable_cae == other.enable_cae
-            && self.sorted_scopes() == other.sorted_scopes()
+            && (self.scopes == other.scopes || self.sorted_scopes() == other.sorted_scopes())
     }
 
     /// The scopes sorted and without duplicates.
