@@ -162,6 +162,25 @@ impl fmt::Debug for VirtualClock {
     }
 }
 
+impl Clock for VirtualClock {
+    fn now(&self) -> SystemTime {
+        self.lock().now
+    }
+}
+
+impl BlockingSleep for VirtualClock {
+    fn sleep(&self, duration: Duration) {
+        self.record_sleep(duration);
+    }
+}
+
+impl AsyncSleep for VirtualClock {
+    fn sleep(&self, duration: Duration) -> BoxFuture<'static, ()> {
+        self.record_sleep(duration);
+        Box::pin(std::future::ready(()))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -182,24 +201,5 @@ mod tests {
         }
         let clock = VirtualClock::new();
         assert_eq!(clock.now_coarse(), clock.now());
-    }
-}
-
-impl Clock for VirtualClock {
-    fn now(&self) -> SystemTime {
-        self.lock().now
-    }
-}
-
-impl BlockingSleep for VirtualClock {
-    fn sleep(&self, duration: Duration) {
-        self.record_sleep(duration);
-    }
-}
-
-impl AsyncSleep for VirtualClock {
-    fn sleep(&self, duration: Duration) -> BoxFuture<'static, ()> {
-        self.record_sleep(duration);
-        Box::pin(std::future::ready(()))
     }
 }
