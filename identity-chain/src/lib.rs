@@ -1,4 +1,8 @@
-//! ChainedTokenCredential and DefaultAzureCredential, composing the credential families through Cargo features.
-//!
-//! Not implemented yet: this crate holds no code so far (its `examples/demo.rs` is `cargo xtask demo`).
-//! See the workspace README for the status of each crate.
+#![doc = include_str!("../README.md")]
+#![forbid(unsafe_code)]
+
+mod chained;
+
+pub use chained::{
+    Attempt, ChainAttempts, ChainMember, ChainedTokenCredential, DEFAULT_HEAD_START,
+};
