@@ -41,7 +41,6 @@ pub(crate) enum ClientAuthValue {
 }
 
 /// What an [`AuthSource`] knows about the request it authenticates.
-#[allow(dead_code)] // TEMP: read by the certificate credential (next step)
 pub(crate) struct AuthContext<'a> {
     /// The credential's name, for errors.
     pub(crate) name: &'static str,

@@ -2,6 +2,8 @@
 #![forbid(unsafe_code)]
 
 mod azure_pipelines;
+mod certificate;
+mod certificate_credential;
 mod client;
 mod client_assertion;
 mod client_secret;
@@ -11,6 +13,8 @@ mod workload_identity;
 pub use azure_pipelines::{
     AzurePipelinesCredential, AzurePipelinesCredentialBuilder, SYSTEM_OIDCREQUESTURI,
 };
+pub use certificate::{AssertionAlgorithm, ClientCertificate};
+pub use certificate_credential::{CertificateCredential, CertificateCredentialBuilder};
 pub use client_assertion::{
     AssertionCallback, AsyncAssertionCallback, ClientAssertionCredential,
     ClientAssertionCredentialBuilder,
