@@ -281,12 +281,15 @@ impl ManagedIdentityCredentialBuilder {
         }
         .map(blocking_pipeline)
         .map_err(|e| e.message().to_owned());
-        let asynchronous = match self.async_http_client {
+        let async_client = match self.async_http_client {
             Some(c) => Ok(c),
             None => default_async_client(&self.transport_options),
         }
-        .map_err(|e| e.message().to_owned())
-        .and_then(async_pipeline);
+        .map_err(|e| e.message().to_owned());
+        // A client without a timer still counts as a transport: the async call then says
+        // which feature adds the timer.
+        let async_client_present = async_client.is_ok();
+        let asynchronous = async_client.and_then(async_pipeline);
 
         #[cfg(feature = "service-fabric")]
         let (pinned_blocking, pinned_async) = match &source {
@@ -306,11 +309,11 @@ impl ManagedIdentityCredentialBuilder {
         };
         #[cfg(feature = "service-fabric")]
         let any_transport = blocking.is_ok()
-            || asynchronous.is_ok()
+            || async_client_present
             || pinned_blocking.is_some()
             || matches!(source, Detected::ServiceFabric { .. });
         #[cfg(not(feature = "service-fabric"))]
-        let any_transport = blocking.is_ok() || asynchronous.is_ok();
+        let any_transport = blocking.is_ok() || async_client_present;
         if !any_transport {
             return Err(Error::invalid_configuration(
                 NAME,
