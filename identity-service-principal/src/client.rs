@@ -164,7 +164,6 @@ fn clone_error(e: &Error) -> Error {
 
 /// The grant a credential uses.
 #[derive(Clone)]
-#[allow(dead_code)] // TEMP: OnBehalfOf is built by OnBehalfOfCredential (a later step)
 pub(crate) enum GrantKind {
     /// `client_credentials`.
     ClientCredentials,

@@ -7,6 +7,8 @@ mod certificate_credential;
 mod client;
 mod client_assertion;
 mod client_secret;
+mod environment;
+mod on_behalf_of;
 mod options;
 mod workload_identity;
 
@@ -20,5 +22,9 @@ pub use client_assertion::{
     ClientAssertionCredentialBuilder,
 };
 pub use client_secret::{ClientSecretCredential, ClientSecretCredentialBuilder};
+pub use environment::{
+    ENVIRONMENT_UNAVAILABLE, EnvironmentCredential, EnvironmentCredentialBuilder,
+};
+pub use on_behalf_of::{OnBehalfOfCredential, OnBehalfOfCredentialBuilder};
 pub use options::CredentialOptions;
 pub use workload_identity::{WorkloadIdentityCredential, WorkloadIdentityCredentialBuilder};
