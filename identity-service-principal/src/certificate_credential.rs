@@ -295,4 +295,75 @@ mod tests {
         assert!(!c.reusable("other", AssertionAlgorithm::Ps256, t0));
         assert!(!c.reusable("aud", AssertionAlgorithm::Rs256, t0));
     }
+
+    fn header_of(assertion: &ClientAuthValue) -> (String, serde_json::Value) {
+        use base64::Engine as _;
+        let ClientAuthValue::Assertion(a) = assertion else {
+            panic!("not an assertion")
+        };
+        let header = a.secret().split('.').next().unwrap().to_owned();
+        let json = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(&header)
+            .unwrap();
+        (
+            a.secret().to_owned(),
+            serde_json::from_slice(&json).unwrap(),
+        )
+    }
+
+    #[test]
+    fn adfs_uses_rs256_and_assertions_are_reused_until_60_s_before_expiry() {
+        use crate::client::Transport;
+        use identity_core::env::MapEnv;
+        use identity_core::{Request, Response, TransportError};
+        let certificate = ClientCertificate::from_bytes(
+            include_bytes!("../../identity-emulator/testdata/default-app.pem"),
+            None,
+        )
+        .unwrap();
+        let auth = CertificateAuth::new(Arc::new(certificate), AssertionAlgorithm::Ps256, false);
+        let no_network = |_: &Request| -> std::result::Result<Response, TransportError> {
+            Err(TransportError::new(
+                identity_core::TransportErrorKind::Other,
+                "unused",
+            ))
+        };
+        let options = CredentialOptions {
+            env: Arc::new(MapEnv::new()),
+            http_client: Some(Arc::new(no_network)),
+            ..Default::default()
+        };
+        let transport = Transport::new("T", &options).unwrap();
+        let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let cx = |tenant: &'static str, endpoint: &'static str, now| AuthContext {
+            name: "T",
+            endpoint,
+            client_id: "cid",
+            tenant,
+            now,
+            transport: &transport,
+        };
+        let (first, header) = header_of(&auth.blocking(&cx("t", "https://h/t/token", t0)).unwrap());
+        assert_eq!(header["alg"], "PS256");
+        let (again, _) = header_of(
+            &auth
+                .blocking(&cx("t", "https://h/t/token", t0 + Duration::from_secs(539)))
+                .unwrap(),
+        );
+        assert_eq!(first, again);
+        let (fresh, _) = header_of(
+            &auth
+                .blocking(&cx("t", "https://h/t/token", t0 + Duration::from_secs(540)))
+                .unwrap(),
+        );
+        assert_ne!(first, fresh);
+        let (adfs, header) = header_of(
+            &auth
+                .blocking(&cx("adfs", "https://h/adfs/oauth2/token", t0))
+                .unwrap(),
+        );
+        assert_ne!(adfs, fresh);
+        assert_eq!(header["alg"], "RS256");
+        assert!(header.get("x5t").is_some());
+    }
 }

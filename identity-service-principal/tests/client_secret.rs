@@ -164,3 +164,53 @@ fn construction_errors_name_the_credential() {
     assert!(!dbg.contains("planted-debug-secret"), "{dbg}");
     assert!(dbg.contains("ClientSecretCredential"));
 }
+
+#[test]
+fn authority_from_builder_environment_or_sovereign_cloud() {
+    use identity_core::authority::AzureAuthorityHosts;
+    let emu = emulator();
+    // No AZURE_AUTHORITY_HOST: the builder's authority is used.
+    let env: identity_core::env::MapEnv = emu
+        .env_vars()
+        .into_iter()
+        .filter(|(k, _)| k != "AZURE_AUTHORITY_HOST")
+        .collect();
+    let c = ClientSecretCredential::builder()
+        .tenant_id(emu.tenant_id())
+        .client_id(emu.client_id())
+        .client_secret(emu.client_secret())
+        .options(options(&emu, env.clone()))
+        .authority_host(format!("{}/", emu.authority_host()))
+        .build()
+        .unwrap();
+    c.get_token_blocking(&TokenRequest::new(SCOPE)).unwrap();
+    assert_eq!(emu.requests_for(Endpoint::Token).len(), 1);
+    // A sovereign cloud (no request made here: no network but 127.0.0.1 in tests).
+    let gov = ClientSecretCredential::builder()
+        .tenant_id(emu.tenant_id())
+        .client_id(emu.client_id())
+        .client_secret(emu.client_secret())
+        .options(options(&emu, env.clone()))
+        .authority_host(AzureAuthorityHosts::AZURE_GOVERNMENT)
+        .build()
+        .unwrap();
+    assert!(format!("{gov:?}").contains("https://login.microsoftonline.us"));
+    let default = ClientSecretCredential::builder()
+        .tenant_id(emu.tenant_id())
+        .client_id(emu.client_id())
+        .client_secret(emu.client_secret())
+        .options(options(&emu, env))
+        .build()
+        .unwrap();
+    assert!(format!("{default:?}").contains("https://login.microsoftonline.com"));
+    // http is refused.
+    let e = ClientSecretCredential::builder()
+        .tenant_id("t")
+        .client_id("c")
+        .client_secret("s")
+        .authority_host("http://127.0.0.1:1")
+        .build()
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidConfiguration);
+    assert!(e.message().contains("TLS protected (https)"));
+}
