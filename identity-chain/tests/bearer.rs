@@ -105,6 +105,9 @@ async fn a_cae_challenge_gets_a_token_with_the_claims_and_one_retry() {
     });
     let provider =
         get_bearer_token_provider(Counting::default(), &["https://vault.azure.net/.default"]);
+    // With identity-core's `rustls` feature, reqwest has no TLS provider of its own: a client
+    // the application builds itself needs the process default.
+    identity_core::transport::install_default_tls_provider();
     let client = reqwest::Client::new();
     let response = provider
         .send(client.get(format!("http://{addr}/secrets/x")))

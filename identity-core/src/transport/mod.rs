@@ -20,6 +20,24 @@ use crate::http::{AsyncHttpClient, HttpClient};
 use std::sync::Arc;
 use std::time::Duration;
 
+/// Installs rustls's ring provider as the process-wide default, if none is installed yet, and
+/// says whether a default is now in place (false without the `rustls` feature).
+///
+/// With the `rustls` feature, reqwest is built without a provider of its own, so a
+/// `reqwest::Client` that *your* code builds needs a process default: call this first (or
+/// enable reqwest's own `rustls` feature). Building one of our async clients calls it too.
+pub fn install_default_tls_provider() -> bool {
+    #[cfg(feature = "rustls")]
+    {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        rustls::crypto::CryptoProvider::get_default().is_some()
+    }
+    #[cfg(not(feature = "rustls"))]
+    {
+        false
+    }
+}
+
 /// Options shared by the transports.
 #[derive(Clone, Debug)]
 #[non_exhaustive]

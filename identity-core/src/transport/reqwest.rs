@@ -26,6 +26,7 @@ impl ReqwestClient {
         }
         #[cfg(feature = "rustls")]
         {
+            super::install_default_tls_provider();
             let roots = super::tls::trusted_roots(&options.extra_root_certificates_pem)?;
             let config = super::tls::client_config(super::tls::root_store(roots))?;
             builder = builder.tls_backend_preconfigured(config);
