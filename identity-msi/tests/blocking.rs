@@ -584,3 +584,29 @@ fn probe_of_a_hanging_emulator_and_docker_desktop() {
     );
     assert_eq!(count(&emu, Endpoint::Imds), 1);
 }
+
+#[test]
+fn proactive_refresh_at_half_life_and_stale_if_error() {
+    let emu = start();
+    emu.set_managed_identity_token_lifetime(Duration::from_secs(7300));
+    let clock = VirtualClock::starting_at(std::time::SystemTime::now());
+    let credential = virtual_builder(&emu, ManagedIdentitySource::AppService, &clock)
+        .build()
+        .unwrap();
+    let first = credential.get_token_blocking(&SCOPE.into()).unwrap();
+    assert!(first.refresh_on().is_some());
+    clock.advance(Duration::from_secs(1800));
+    credential.get_token_blocking(&SCOPE.into()).unwrap();
+    assert_eq!(count(&emu, Endpoint::AppService), 1);
+    // Past half-life (3650 s): a refresh is tried; it fails, and the still-valid token is returned.
+    clock.advance(Duration::from_secs(1900));
+    emu.inject(Endpoint::AppService, Fault::status(400));
+    let stale = credential.get_token_blocking(&SCOPE.into()).unwrap();
+    assert_eq!(stale.token().secret(), first.token().secret());
+    assert_eq!(count(&emu, Endpoint::AppService), 2);
+    // After the cache's failure backoff, the next call refreshes.
+    clock.advance(Duration::from_secs(120));
+    let fresh = credential.get_token_blocking(&SCOPE.into()).unwrap();
+    assert_eq!(count(&emu, Endpoint::AppService), 3);
+    assert_ne!(fresh.token().secret(), first.token().secret());
+}
