@@ -86,6 +86,16 @@ impl ChainMember {
     pub fn name(&self) -> &'static str {
         self.name
     }
+
+    /// The async form, if any.
+    pub fn async_credential(&self) -> Option<&Arc<dyn TokenCredential>> {
+        self.asynchronous.as_ref()
+    }
+
+    /// The blocking form, if any.
+    pub fn blocking_credential(&self) -> Option<&Arc<dyn BlockingTokenCredential>> {
+        self.blocking.as_ref()
+    }
 }
 
 /// What happened to one member.
