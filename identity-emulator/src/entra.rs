@@ -1565,6 +1565,68 @@ pub(crate) fn resource_manager(shared: &Shared, req: &Req, what: &str) -> Resp {
     )
 }
 
+/// `POST /openai/deployments/{deployment}/chat/completions`: a stand-in for Azure OpenAI that
+/// checks the bearer token like the real service does (signature, audience
+/// `https://cognitiveservices.azure.com`, a registered tenant, expiry) and echoes the last user
+/// message. 401 with `WWW-Authenticate: Bearer error="invalid_token"` otherwise.
+pub(crate) fn openai_chat(shared: &Shared, req: &Req, deployment: &str) -> Resp {
+    let unauthorized = |why: &str| {
+        let mut r = Resp::json(
+            401,
+            &json!({"error": {"code": "401", "message": format!("Access denied due to invalid subscription key or wrong API endpoint: {why}")}}),
+        );
+        r.headers.push((
+            "WWW-Authenticate".to_owned(),
+            format!("Bearer error=\"invalid_token\", error_description=\"{why}\""),
+        ));
+        r
+    };
+    if req.method != "POST" {
+        return Resp::json(
+            405,
+            &json!({"error": {"code": "405", "message": "Use POST."}}),
+        );
+    }
+    let token = req.header("authorization").and_then(|h| {
+        h.strip_prefix("Bearer ")
+            .or_else(|| h.strip_prefix("bearer "))
+    });
+    let Some(token) = token else {
+        return unauthorized("no bearer token");
+    };
+    let claims = match crate::verify_with(shared, token) {
+        Ok(c) => c,
+        Err(_) => return unauthorized("the token is not valid (signature or expiry)"),
+    };
+    if claims.aud().map(|a| a.trim_end_matches('/')) != Some("https://cognitiveservices.azure.com")
+    {
+        return unauthorized("the token's audience is not https://cognitiveservices.azure.com");
+    }
+    let tenant_known = claims
+        .tid()
+        .is_some_and(|t| lock(&shared.registry).tenant(t).is_some());
+    if !tenant_known {
+        return unauthorized("the token's tenant is not this resource's");
+    }
+    let body: Value = serde_json::from_slice(&req.body).unwrap_or(Value::Null);
+    let last = body["messages"]
+        .as_array()
+        .and_then(|m| m.iter().rev().find(|m| m["role"] == "user"))
+        .and_then(|m| m["content"].as_str())
+        .unwrap_or("")
+        .to_owned();
+    Resp::json(
+        200,
+        &json!({
+            "id": format!("chatcmpl-{}", crate::util::random_token(12)),
+            "object": "chat.completion",
+            "model": deployment,
+            "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": format!("(emulated {deployment}) You said: {last}")}}],
+            "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}
+        }),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -147,11 +147,15 @@ pub enum Endpoint {
     /// A sliver of Azure Resource Manager on the Entra listener, enough for `az login`:
     /// `GET /subscriptions` (none) and `GET /tenants` (the caller's), bearer token required.
     ResourceManager,
+    /// An Azure OpenAI-compatible `POST /openai/deployments/{deployment}/chat/completions`
+    /// that answers only a bearer token for `https://cognitiveservices.azure.com` from a
+    /// registered tenant, unexpired (401 otherwise): the keyless Azure OpenAI scenario.
+    OpenAiChat,
 }
 
 impl Endpoint {
     /// Every endpoint.
-    pub const ALL: [Endpoint; 16] = [
+    pub const ALL: [Endpoint; 17] = [
         Endpoint::Token,
         Endpoint::Authorize,
         Endpoint::DeviceCode,
@@ -168,6 +172,7 @@ impl Endpoint {
         Endpoint::Arc,
         Endpoint::ServiceFabric,
         Endpoint::ResourceManager,
+        Endpoint::OpenAiChat,
     ];
 
     /// Whether this is a managed-identity endpoint.

@@ -224,6 +224,9 @@ pub(crate) fn route(kind: Listener, path: &str) -> Route {
             ["devicelogin"] => ep(Endpoint::DeviceLogin, ""),
             [.., "oidctoken"] => ep(Endpoint::PipelinesOidc, ""),
             [what @ ("subscriptions" | "tenants")] => ep(Endpoint::ResourceManager, what),
+            ["openai", "deployments", deployment, "chat", "completions"] => {
+                ep(Endpoint::OpenAiChat, deployment)
+            }
             _ => Route::NotFound,
         },
         Listener::ManagedIdentity => match segs.as_slice() {
@@ -260,6 +263,7 @@ fn dispatch(shared: &Shared, endpoint: Endpoint, arg: &str, req: &Req) -> Resp {
         Endpoint::Arc => mi::arc(shared, req),
         Endpoint::ServiceFabric => mi::service_fabric(shared, req),
         Endpoint::ResourceManager => entra::resource_manager(shared, req, arg),
+        Endpoint::OpenAiChat => entra::openai_chat(shared, req, arg),
     }
 }
 

@@ -823,3 +823,67 @@ fn resource_manager_answers_az_login_with_a_valid_token_only() {
     }
     assert_eq!(emu.requests_for(Endpoint::ResourceManager).len(), 4);
 }
+
+#[test]
+fn openai_chat_answers_only_a_right_bearer_token() {
+    let emu = start();
+    let trust = ca(&emu);
+    let token_for = |scope: &str| -> String {
+        token(
+            &emu,
+            DEFAULT_TENANT_ID,
+            &[
+                ("grant_type", "client_credentials"),
+                ("client_id", DEFAULT_CLIENT_ID),
+                ("client_secret", DEFAULT_CLIENT_SECRET),
+                ("scope", scope),
+            ],
+        )
+        .json()["access_token"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let url = format!(
+        "{}/openai/deployments/gpt-4o/chat/completions?api-version=2024-10-21",
+        emu.authority_host()
+    );
+    let body = br#"{"messages":[{"role":"system","content":"be brief"},{"role":"user","content":"hello"}]}"#;
+    let chat = |auth: Option<String>| {
+        let headers: Vec<(&str, &str)> = auth
+            .as_deref()
+            .map(|a| vec![("Authorization", a)])
+            .unwrap_or_default();
+        request(
+            "POST",
+            &url,
+            &headers,
+            Some(("application/json", body)),
+            &trust,
+        )
+    };
+    let good = token_for("https://cognitiveservices.azure.com/.default");
+    let r = chat(Some(format!("Bearer {good}")));
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(
+        r.json()["choices"][0]["message"]["content"],
+        "(emulated gpt-4o) You said: hello"
+    );
+    let wrong_audience = token_for(VAULT);
+    for auth in [
+        None,
+        Some("Bearer junk".to_owned()),
+        Some(format!("Bearer {wrong_audience}")),
+    ] {
+        let r = chat(auth);
+        assert_eq!(r.status, 401);
+        assert!(
+            r.header("www-authenticate")
+                .unwrap()
+                .starts_with("Bearer error=\"invalid_token\"")
+        );
+    }
+    // An expired token: the emulator's clock moves past its expiry.
+    emu.set_clock_offset(2 * 3600);
+    assert_eq!(chat(Some(format!("Bearer {good}"))).status, 401);
+}
