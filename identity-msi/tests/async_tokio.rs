@@ -204,3 +204,66 @@ async fn service_fabric_async() {
     assert_eq!(e.kind(), ErrorKind::Authentication);
     assert_eq!(count(&emu, Endpoint::ServiceFabric), 1);
 }
+
+/// The blocking fault table's outcomes hold on the async side too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn faults_on_every_plain_source_async() {
+    use ErrorKind::{Authentication as Auth, Unavailable as Unav};
+    let table = |imds: bool| -> Vec<(Fault, usize, Option<ErrorKind>, usize)> {
+        if imds {
+            vec![
+                (Fault::status(503), 6, Some(Auth), 6),
+                (Fault::status(400), 1, Some(Unav), 1),
+                (Fault::MalformedJson, 1, Some(Unav), 1),
+                (Fault::ConnectionReset, 4, Some(Unav), 4),
+                (Fault::Hang, 4, Some(Unav), 4),
+                (Fault::wrong_content_type(), 1, None, 1),
+            ]
+        } else {
+            vec![
+                (Fault::status(503), 4, Some(Unav), 4),
+                (Fault::MalformedJson, 1, Some(Auth), 1),
+                (Fault::EmptyBody, 1, Some(Auth), 1),
+                (
+                    Fault::HugeBody {
+                        bytes: 2 * 1024 * 1024,
+                    },
+                    1,
+                    Some(Auth),
+                    1,
+                ),
+                (Fault::ConnectionReset, 4, Some(Auth), 4),
+                (Fault::Hang, 4, Some(Auth), 4),
+            ]
+        }
+    };
+    for (source, endpoint) in [
+        (ManagedIdentitySource::Imds, Endpoint::Imds),
+        (ManagedIdentitySource::AppService, Endpoint::AppService),
+        (ManagedIdentitySource::AzureMl, Endpoint::AzureMl),
+        (ManagedIdentitySource::CloudShell, Endpoint::CloudShell),
+        (ManagedIdentitySource::Arc, Endpoint::Arc),
+    ] {
+        for (fault, queued, kind, attempts) in table(source == ManagedIdentitySource::Imds) {
+            if source == ManagedIdentitySource::Arc
+                && matches!(fault, Fault::MalformedJson | Fault::EmptyBody)
+            {
+                continue; // on Arc these hit the challenge: covered by the blocking table
+            }
+            let emu = start();
+            emu.inject_sequence(endpoint, vec![fault.clone(); queued]);
+            let clock = VirtualClock::new();
+            let credential = virtual_builder(&emu, source, &clock)
+                .request_timeout(std::time::Duration::from_millis(300))
+                .build()
+                .unwrap();
+            let result = credential.get_token(&SCOPE.into()).await;
+            match (kind, &result) {
+                (None, Ok(_)) => {}
+                (Some(k), Err(e)) => assert_eq!(e.kind(), k, "{source:?} {fault:?}: {e}"),
+                _ => panic!("{source:?} {fault:?}: expected {kind:?}, got {result:?}"),
+            }
+            assert_eq!(count(&emu, endpoint), attempts, "{source:?} {fault:?}");
+        }
+    }
+}

@@ -610,3 +610,84 @@ fn proactive_refresh_at_half_life_and_stale_if_error() {
     assert_eq!(count(&emu, Endpoint::AppService), 3);
     assert_ne!(fresh.token().secret(), first.token().secret());
 }
+
+/// What a fault does to one source: the outcome (`None` = a token) and the attempts logged.
+type Expectation = (Fault, usize, Option<ErrorKind>, usize);
+
+fn run_faults(source: ManagedIdentitySource, endpoint: Endpoint, table: &[Expectation]) {
+    for (fault, queued, kind, attempts) in table {
+        let emu = start();
+        emu.inject_sequence(endpoint, vec![fault.clone(); *queued]);
+        let clock = VirtualClock::new();
+        let credential = virtual_builder(&emu, source, &clock)
+            .request_timeout(Duration::from_millis(300))
+            .build()
+            .unwrap();
+        let result = credential.get_token_blocking(&SCOPE.into());
+        match (kind, &result) {
+            (None, Ok(_)) => {}
+            (Some(k), Err(e)) => assert_eq!(e.kind(), *k, "{source:?} {fault:?}: {e}"),
+            _ => panic!("{source:?} {fault:?}: expected {kind:?}, got {result:?}"),
+        }
+        assert_eq!(count(&emu, endpoint), *attempts, "{source:?} {fault:?}");
+    }
+}
+
+#[test]
+fn every_fault_on_every_plain_source() {
+    use ErrorKind::{Authentication as Auth, Unavailable as Unav};
+    let huge = Fault::HugeBody {
+        bytes: 2 * 1024 * 1024,
+    };
+    let common: Vec<Expectation> = vec![
+        (Fault::status(500), 4, Some(Unav), 4),
+        (Fault::status(400), 1, Some(Unav), 1),
+        (Fault::status_with_retry_after(429, 1), 4, Some(Unav), 4),
+        (Fault::MalformedJson, 1, Some(Auth), 1),
+        (Fault::EmptyBody, 1, Some(Auth), 1),
+        (huge.clone(), 1, Some(Auth), 1),
+        (Fault::wrong_content_type(), 1, None, 1),
+        (Fault::ConnectionReset, 4, Some(Auth), 4),
+        (Fault::Hang, 4, Some(Auth), 4),
+        (Fault::delay(Duration::from_millis(20)), 1, None, 1),
+    ];
+    for (source, endpoint) in [
+        (ManagedIdentitySource::AppService, Endpoint::AppService),
+        (ManagedIdentitySource::AzureMl, Endpoint::AzureMl),
+        (ManagedIdentitySource::CloudShell, Endpoint::CloudShell),
+    ] {
+        run_faults(source, endpoint, &common);
+    }
+    // Arc: the fault hits the challenge; a challenge that is not a 401 is "unavailable".
+    run_faults(
+        ManagedIdentitySource::Arc,
+        Endpoint::Arc,
+        &[
+            (Fault::status(500), 4, Some(Unav), 4),
+            (Fault::MalformedJson, 1, Some(Unav), 1),
+            (Fault::EmptyBody, 1, Some(Unav), 1),
+            (huge, 1, Some(Auth), 1),
+            (Fault::wrong_content_type(), 1, None, 2),
+            (Fault::ConnectionReset, 4, Some(Auth), 4),
+            (Fault::Hang, 4, Some(Auth), 4),
+            (Fault::delay(Duration::from_millis(20)), 1, None, 2),
+        ],
+    );
+    // IMDS: 6 attempts for retryable statuses; bodies and transport failures are "unavailable".
+    run_faults(
+        ManagedIdentitySource::Imds,
+        Endpoint::Imds,
+        &[
+            (Fault::status(500), 6, Some(Auth), 6),
+            (Fault::status(410), 6, Some(Auth), 6),
+            (Fault::status(404), 6, Some(Auth), 6),
+            (Fault::status_with_retry_after(429, 1), 6, Some(Auth), 6),
+            (Fault::status(400), 1, Some(Unav), 1),
+            (Fault::MalformedJson, 1, Some(Unav), 1),
+            (Fault::EmptyBody, 1, Some(Unav), 1),
+            (Fault::wrong_content_type(), 1, None, 1),
+            (Fault::ConnectionReset, 4, Some(Unav), 4),
+            (Fault::Hang, 4, Some(Unav), 4),
+        ],
+    );
+}
