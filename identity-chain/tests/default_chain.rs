@@ -16,13 +16,13 @@
 use identity_chain::{DefaultAzureCredential, DefaultAzureCredentialOptions, DefaultMember};
 use identity_core::env::MapEnv;
 use identity_core::transport::TransportOptions;
-use identity_core::{BlockingTokenCredential, ErrorKind, TokenCredential, TokenRequest};
+use identity_core::{BlockingTokenCredential, ErrorKind, TokenCredential};
 use identity_emulator::{Emulator, EmulatorConfig, ManagedIdentitySource};
 use std::net::TcpListener;
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 const MGMT: &str = "https://management.azure.com/.default";
 
