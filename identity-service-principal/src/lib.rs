@@ -8,6 +8,7 @@ mod client;
 mod client_assertion;
 mod client_secret;
 mod environment;
+mod kubernetes_proxy;
 mod on_behalf_of;
 mod options;
 mod workload_identity;

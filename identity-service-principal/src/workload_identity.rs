@@ -146,6 +146,7 @@ pub struct WorkloadIdentityCredentialBuilder {
     tenant_id: Option<String>,
     client_id: Option<String>,
     token_file_path: Option<PathBuf>,
+    enable_azure_proxy: bool,
     options: CredentialOptions,
 }
 
@@ -165,6 +166,16 @@ impl WorkloadIdentityCredentialBuilder {
     /// The token file (default: `AZURE_FEDERATED_TOKEN_FILE`).
     pub fn token_file_path(mut self, path: impl Into<PathBuf>) -> Self {
         self.token_file_path = Some(path.into());
+        self
+    }
+
+    /// Sends token requests through the AKS identity-binding token proxy when
+    /// `AZURE_KUBERNETES_TOKEN_PROXY` is set (with `AZURE_KUBERNETES_SNI_NAME` and
+    /// `AZURE_KUBERNETES_CA_FILE` or `AZURE_KUBERNETES_CA_DATA`); default false. The proxy gets
+    /// its own TLS clients (they replace any custom HTTP client), which need the `rustls`
+    /// feature with `ureq` and/or `reqwest`.
+    pub fn enable_azure_proxy(mut self, enable: bool) -> Self {
+        self.enable_azure_proxy = enable;
         self
     }
 
@@ -206,16 +217,65 @@ impl WorkloadIdentityCredentialBuilder {
             ));
         };
         let config = ClientConfig::new(NAME, &tenant_id, &client_id, &self.options)?;
+        let mut options = self.options;
+        if self.enable_azure_proxy
+            && let Some(settings) = crate::kubernetes_proxy::settings_from_env(&*options.env)?
+        {
+            if let crate::kubernetes_proxy::CaSource::File(p) = &settings.ca {
+                crate::kubernetes_proxy::read_ca_file(p)?;
+            }
+            apply_proxy(&mut options, settings).map_err(|e| e.with_credential(NAME))?;
+        }
+        let options = &options;
         Ok(WorkloadIdentityCredential {
             client: ConfidentialClient::new(
                 config,
                 GrantKind::ClientCredentials,
                 0,
                 Box::new(FederatedTokenFile::new(PathBuf::from(path))),
-                &self.options,
+                options,
             )?,
         })
     }
+}
+
+/// Replaces the transports by the token proxy's own.
+#[cfg(all(feature = "rustls", any(feature = "ureq", feature = "reqwest")))]
+fn apply_proxy(
+    options: &mut CredentialOptions,
+    settings: crate::kubernetes_proxy::ProxySettings,
+) -> Result<()> {
+    use crate::kubernetes_proxy::clients::Rebuilding;
+    let settings = std::sync::Arc::new(settings);
+    options.http_client = None;
+    options.async_http_client = None;
+    #[cfg(feature = "ureq")]
+    {
+        use crate::kubernetes_proxy::clients::blocking::{ProxyClient, agent};
+        let rebuilding =
+            Rebuilding::new(settings.clone(), options.transport_options.clone(), agent)?;
+        options.http_client = Some(std::sync::Arc::new(ProxyClient(rebuilding)));
+    }
+    #[cfg(feature = "reqwest")]
+    {
+        use crate::kubernetes_proxy::clients::asynchronous::{AsyncProxyClient, client};
+        let rebuilding =
+            Rebuilding::new(settings.clone(), options.transport_options.clone(), client)?;
+        options.async_http_client = Some(std::sync::Arc::new(AsyncProxyClient(rebuilding)));
+    }
+    Ok(())
+}
+
+/// Without TLS and a transport the proxy cannot be used.
+#[cfg(not(all(feature = "rustls", any(feature = "ureq", feature = "reqwest"))))]
+fn apply_proxy(
+    _options: &mut CredentialOptions,
+    _settings: crate::kubernetes_proxy::ProxySettings,
+) -> Result<()> {
+    Err(Error::invalid_configuration(
+        NAME,
+        "The AKS token proxy (AZURE_KUBERNETES_TOKEN_PROXY) needs its own TLS client: enable the `rustls` feature with `ureq` and/or `reqwest`.",
+    ))
 }
 
 #[cfg(test)]
@@ -283,5 +343,22 @@ mod tests {
         assert_eq!(e.kind(), identity_core::ErrorKind::InvalidConfiguration);
         assert!(e.message().starts_with("WorkloadIdentityCredential authentication unavailable. The workload options are not fully configured."));
         assert!(e.message().ends_with("Missing required arguments: 'tenant_id' (AZURE_TENANT_ID), 'token_file_path' (AZURE_FEDERATED_TOKEN_FILE)."), "{e}");
+    }
+
+    #[test]
+    #[cfg(not(all(feature = "rustls", any(feature = "ureq", feature = "reqwest"))))]
+    fn proxy_without_tls_client_is_a_clear_error() {
+        let env = identity_core::env::MapEnv::new()
+            .with("AZURE_TENANT_ID", "t")
+            .with("AZURE_CLIENT_ID", "c")
+            .with("AZURE_FEDERATED_TOKEN_FILE", "/var/run/token")
+            .with("AZURE_KUBERNETES_TOKEN_PROXY", "https://10.0.0.1");
+        let e = WorkloadIdentityCredential::builder()
+            .env(std::sync::Arc::new(env.clone()))
+            .enable_azure_proxy(true)
+            .build()
+            .unwrap_err();
+        assert_eq!(e.credential(), "WorkloadIdentityCredential");
+        assert!(e.message().contains("enable the `rustls` feature"), "{e}");
     }
 }
