@@ -376,6 +376,11 @@ impl DefaultAzureCredential {
         self.chain.members().iter().map(ChainMember::name).collect()
     }
 
+    /// The members themselves, in order (to try them one by one, as `azidentity explain` does).
+    pub fn chain_members(&self) -> &[ChainMember] {
+        self.chain.members()
+    }
+
     /// The member that answered last time, if any (it is the only one used from then on).
     pub fn selected(&self) -> Option<&'static str> {
         self.winner.get().map(|i| self.chain.members()[*i].name())
