@@ -163,6 +163,21 @@ fn construction_errors_name_the_credential() {
     );
     assert!(!dbg.contains("planted-debug-secret"), "{dbg}");
     assert!(dbg.contains("ClientSecretCredential"));
+    // A request without scopes is refused before any I/O, naming the credential.
+    let c = ClientSecretCredential::builder()
+        .tenant_id("t")
+        .client_id("c")
+        .client_secret("s")
+        .build()
+        .unwrap();
+    let e = c
+        .get_token_blocking(&TokenRequest::with_scopes(Vec::<String>::new()))
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidRequest);
+    assert_eq!(
+        e.to_string(),
+        "ClientSecretCredential: \"get_token\" requires at least one scope"
+    );
 }
 
 #[test]
