@@ -1,10 +1,14 @@
 #![doc = include_str!("../README.md")]
 #![forbid(unsafe_code)]
 
+#[cfg(feature = "azure-core")]
+mod azure_core_adapter;
 mod bearer;
 mod chained;
 mod default;
 
+#[cfg(feature = "azure-core")]
+pub use azure_core_adapter::AzureCoreCredential;
 pub use bearer::{BearerTokenProvider, get_bearer_token_provider};
 pub use chained::{
     Attempt, ChainAttempts, ChainMember, ChainedTokenCredential, DEFAULT_HEAD_START,

@@ -124,3 +124,16 @@ async fn a_cae_challenge_gets_a_token_with_the_claims_and_one_retry() {
         [r#"{"access_token":{"nbf":{"essential":true,"value":"1726258122"}}}"#]
     );
 }
+
+#[cfg(feature = "azure-core")]
+#[test]
+fn our_credentials_serve_the_official_sdk_trait() {
+    use identity_chain::AzureCoreCredential;
+    let credential = AzureCoreCredential::new(Counting::default()).into_arc();
+    let token = futures_executor::block_on(
+        credential.get_token(&["https://vault.azure.net/.default"], None),
+    )
+    .unwrap();
+    assert_eq!(token.token.secret(), "token-0");
+    assert!(token.expires_on > azure_core::time::OffsetDateTime::now_utc());
+}
