@@ -2,6 +2,7 @@
 //! [`Flow`](crate::flow::Flow), the transports and the shared token cache.
 
 use crate::NAME;
+use crate::direct::DirectHttpClient;
 use crate::flow::{Action, Channel, Config, Flow};
 use crate::id::ManagedIdentityId;
 use crate::source::{Detected, ManagedIdentitySource};
@@ -153,14 +154,16 @@ impl ManagedIdentityCredentialBuilder {
         self
     }
 
-    /// The blocking HTTP client (default: the `ureq` transport when that feature is on).
+    /// The blocking HTTP client (default: the `ureq` transport when that feature is on, else
+    /// [`DirectHttpClient`]).
     /// Service Fabric always uses the built-in pinned TLS transport instead.
     pub fn http_client(mut self, client: Arc<dyn HttpClient>) -> Self {
         self.http_client = Some(client);
         self
     }
 
-    /// The async HTTP client (default: the `reqwest` transport when that feature is on).
+    /// The async HTTP client (default: the `reqwest` transport when that feature is on, else
+    /// [`DirectHttpClient`], which runs each exchange on a short-lived thread).
     pub fn async_http_client(mut self, client: Arc<dyn AsyncHttpClient>) -> Self {
         self.async_http_client = Some(client);
         self
@@ -237,8 +240,8 @@ impl ManagedIdentityCredentialBuilder {
     /// Detects the source and builds the credential.
     ///
     /// Fails with [`ErrorKind::InvalidConfiguration`](identity_core::ErrorKind::InvalidConfiguration)
-    /// when no HTTP transport is available, or when a user-assigned identity is configured
-    /// for Cloud Shell (which has none).
+    /// when a user-assigned identity is configured for Cloud Shell (which has none). There is
+    /// always a transport: without the `ureq` / `reqwest` features, [`DirectHttpClient`].
     pub fn build(self) -> Result<ManagedIdentityCredential> {
         let mut source = Detected::detect(&*self.env);
         if let (Detected::Imds { base, .. }, Some(endpoint)) = (&mut source, &self.imds_endpoint) {
@@ -277,19 +280,16 @@ impl ManagedIdentityCredentialBuilder {
         };
         let blocking = match self.http_client {
             Some(c) => Ok(c),
-            None => default_blocking_client(&self.transport_options),
+            None => default_blocking(&self.transport_options),
         }
         .map(blocking_pipeline)
         .map_err(|e| e.message().to_owned());
-        let async_client = match self.async_http_client {
+        let asynchronous = match self.async_http_client {
             Some(c) => Ok(c),
-            None => default_async_client(&self.transport_options),
+            None => default_async(&self.transport_options),
         }
-        .map_err(|e| e.message().to_owned());
-        // A client without a timer still counts as a transport: the async call then says
-        // which feature adds the timer.
-        let async_client_present = async_client.is_ok();
-        let asynchronous = async_client.and_then(async_pipeline);
+        .map_err(|e| e.message().to_owned())
+        .and_then(async_pipeline);
 
         #[cfg(feature = "service-fabric")]
         let (pinned_blocking, pinned_async) = match &source {
@@ -307,19 +307,6 @@ impl ManagedIdentityCredentialBuilder {
             }
             _ => (None, Err("not a Service Fabric source".to_owned())),
         };
-        #[cfg(feature = "service-fabric")]
-        let any_transport = blocking.is_ok()
-            || async_client_present
-            || pinned_blocking.is_some()
-            || matches!(source, Detected::ServiceFabric { .. });
-        #[cfg(not(feature = "service-fabric"))]
-        let any_transport = blocking.is_ok() || async_client_present;
-        if !any_transport {
-            return Err(Error::invalid_configuration(
-                NAME,
-                "No HTTP transport is compiled in: enable the `ureq` (blocking) or `reqwest` (async) feature of identity-msi, or pass your own client with http_client / async_http_client.",
-            ));
-        }
 
         let mut cache_options = CacheOptions::default();
         cache_options.clock = clock.clone();
@@ -354,6 +341,25 @@ impl ManagedIdentityCredentialBuilder {
             cache_key,
             clock,
         })
+    }
+}
+
+/// The blocking transport: `ureq` (through identity-core) when that feature is on, else the
+/// crate's own [`DirectHttpClient`].
+fn default_blocking(options: &TransportOptions) -> Result<Arc<dyn HttpClient>> {
+    if cfg!(feature = "ureq") {
+        default_blocking_client(options)
+    } else {
+        Ok(Arc::new(DirectHttpClient::new()))
+    }
+}
+
+/// The async transport: `reqwest` when that feature is on, else [`DirectHttpClient`].
+fn default_async(options: &TransportOptions) -> Result<Arc<dyn AsyncHttpClient>> {
+    if cfg!(feature = "reqwest") {
+        default_async_client(options)
+    } else {
+        Ok(Arc::new(DirectHttpClient::new()))
     }
 }
 

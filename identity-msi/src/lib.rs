@@ -2,7 +2,9 @@
 #![forbid(unsafe_code)]
 
 mod credential;
+mod direct;
 mod flow;
+mod http1;
 mod id;
 mod parse;
 #[cfg(feature = "service-fabric")]
@@ -11,6 +13,7 @@ mod source;
 mod sources;
 
 pub use credential::{ManagedIdentityCredential, ManagedIdentityCredentialBuilder};
+pub use direct::DirectHttpClient;
 pub use id::ManagedIdentityId;
 pub use source::ManagedIdentitySource;
 

@@ -25,9 +25,9 @@ fn service_fabric_on_async_std() {
     );
 }
 
-#[cfg(all(feature = "ureq", not(feature = "reqwest")))]
+#[cfg(not(any(feature = "tokio", feature = "async-std")))]
 #[test]
-fn async_side_without_a_transport_says_which_feature() {
+fn async_side_without_a_timer_says_which_feature() {
     use common::*;
     use identity_core::{ErrorKind, TokenCredential};
     let emu = start();
@@ -39,46 +39,67 @@ fn async_side_without_a_transport_says_which_feature() {
     .build()
     .unwrap();
     let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
         .build()
         .unwrap();
     let e = runtime
         .block_on(credential.get_token(&SCOPE.into()))
         .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::InvalidConfiguration);
-    assert!(e.message().contains("reqwest"), "{e}");
+    assert!(e.message().contains("`tokio`"), "{e}");
     assert!(emu.requests().is_empty());
 }
 
-#[cfg(all(feature = "reqwest", not(feature = "ureq")))]
+/// Without `ureq`, the blocking side uses the crate's own DirectHttpClient.
+#[cfg(not(feature = "ureq"))]
 #[test]
-fn blocking_side_without_a_transport_says_which_feature() {
+fn without_ureq_the_blocking_side_uses_the_direct_client() {
     use common::*;
-    use identity_core::{BlockingTokenCredential, ErrorKind};
+    use identity_core::BlockingTokenCredential;
     let emu = start();
-    let credential = builder(
-        &emu,
+    for source in [
         identity_emulator::ManagedIdentitySource::AppService,
-        &[],
-    )
-    .build()
-    .unwrap();
-    let e = credential.get_token_blocking(&SCOPE.into()).unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::InvalidConfiguration);
-    assert!(e.message().contains("ureq"), "{e}");
+        identity_emulator::ManagedIdentitySource::Imds,
+    ] {
+        let credential = builder(&emu, source, &[]).build().unwrap();
+        let token = credential.get_token_blocking(&SCOPE.into()).unwrap();
+        assert_eq!(
+            emu.verify_access_token(token.token().secret())
+                .unwrap()
+                .aud(),
+            Some(ARM)
+        );
+    }
 }
 
-#[cfg(not(any(feature = "ureq", feature = "reqwest", feature = "service-fabric")))]
+/// Without `reqwest`, the async side uses DirectHttpClient on a thread, with tokio's timer.
+#[cfg(all(feature = "tokio", not(feature = "reqwest")))]
 #[test]
-fn no_transport_at_all_fails_at_build() {
-    let e = identity_msi::ManagedIdentityCredential::builder()
-        .env(std::sync::Arc::new(identity_core::env::MapEnv::new()))
-        .build()
-        .unwrap_err();
-    assert_eq!(e.kind(), identity_core::ErrorKind::InvalidConfiguration);
-    assert!(
-        e.message().contains("`ureq`") && e.message().contains("`reqwest`"),
-        "{e}"
+fn without_reqwest_the_async_side_uses_the_direct_client() {
+    use common::*;
+    use identity_core::TokenCredential;
+    let emu = start();
+    emu.inject(
+        identity_emulator::Endpoint::Imds,
+        identity_emulator::Fault::status_with_retry_after(503, 1),
     );
+    let credential = builder(&emu, identity_emulator::ManagedIdentitySource::Imds, &[])
+        .build()
+        .unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let token = runtime
+        .block_on(credential.get_token(&SCOPE.into()))
+        .unwrap();
+    assert_eq!(
+        emu.verify_access_token(token.token().secret())
+            .unwrap()
+            .aud(),
+        Some(ARM)
+    );
+    assert_eq!(count(&emu, identity_emulator::Endpoint::Imds), 2);
 }
 
 #[cfg(not(feature = "service-fabric"))]
@@ -110,32 +131,4 @@ fn service_fabric_without_the_feature_says_so() {
         .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::InvalidConfiguration);
     assert!(e.message().contains("`service-fabric` feature"), "{e}");
-}
-
-#[cfg(all(
-    feature = "reqwest",
-    not(any(feature = "tokio", feature = "async-std"))
-))]
-#[test]
-fn async_side_without_a_timer_says_which_feature() {
-    use common::*;
-    use identity_core::{ErrorKind, TokenCredential};
-    let emu = start();
-    let credential = builder(
-        &emu,
-        identity_emulator::ManagedIdentitySource::AppService,
-        &[],
-    )
-    .build()
-    .unwrap();
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let e = runtime
-        .block_on(credential.get_token(&SCOPE.into()))
-        .unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::InvalidConfiguration);
-    assert!(e.message().contains("`tokio`"), "{e}");
-    assert!(emu.requests().is_empty());
 }
