@@ -58,6 +58,10 @@ fn classify(error: &ureq::Error) -> TransportErrorKind {
     match error {
         ureq::Error::Timeout(_) => TransportErrorKind::Timeout,
         ureq::Error::HostNotFound | ureq::Error::ConnectionFailed => TransportErrorKind::Connect,
+        #[cfg(feature = "rustls")]
+        ureq::Error::Io(e) if e.get_ref().is_some_and(|inner| inner.is::<rustls::Error>()) => {
+            TransportErrorKind::Tls
+        }
         ureq::Error::Io(e) => match e.kind() {
             Io::ConnectionRefused
             | Io::AddrNotAvailable
