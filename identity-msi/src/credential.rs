@@ -162,8 +162,9 @@ impl ManagedIdentityCredentialBuilder {
         self
     }
 
-    /// The async HTTP client (default: the `reqwest` transport when that feature is on, else
-    /// [`DirectHttpClient`], which runs each exchange on a short-lived thread).
+    /// The async HTTP client (default: the `reqwest` transport when that feature is on; none
+    /// when only `ureq` is on; else [`DirectHttpClient`], which runs each exchange on a
+    /// short-lived thread).
     pub fn async_http_client(mut self, client: Arc<dyn AsyncHttpClient>) -> Self {
         self.async_http_client = Some(client);
         self
@@ -354,10 +355,17 @@ fn default_blocking(options: &TransportOptions) -> Result<Arc<dyn HttpClient>> {
     }
 }
 
-/// The async transport: `reqwest` when that feature is on, else [`DirectHttpClient`].
+/// The async transport: `reqwest` when that feature is on; else none when `ureq` is on (a
+/// program that chose the blocking transport does not link a second one); else
+/// [`DirectHttpClient`].
 fn default_async(options: &TransportOptions) -> Result<Arc<dyn AsyncHttpClient>> {
     if cfg!(feature = "reqwest") {
         default_async_client(options)
+    } else if cfg!(feature = "ureq") {
+        Err(Error::invalid_configuration(
+            NAME,
+            "No async HTTP transport is compiled in: enable the `reqwest` feature, or pass an AsyncHttpClient (identity_msi::DirectHttpClient is one) with async_http_client.",
+        ))
     } else {
         Ok(Arc::new(DirectHttpClient::new()))
     }

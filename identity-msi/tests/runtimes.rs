@@ -25,7 +25,10 @@ fn service_fabric_on_async_std() {
     );
 }
 
-#[cfg(not(any(feature = "tokio", feature = "async-std")))]
+#[cfg(all(
+    not(any(feature = "tokio", feature = "async-std")),
+    any(feature = "reqwest", not(feature = "ureq"))
+))]
 #[test]
 fn async_side_without_a_timer_says_which_feature() {
     use common::*;
@@ -131,4 +134,32 @@ fn service_fabric_without_the_feature_says_so() {
         .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::InvalidConfiguration);
     assert!(e.message().contains("`service-fabric` feature"), "{e}");
+}
+
+#[cfg(all(feature = "ureq", not(feature = "reqwest")))]
+#[test]
+fn with_ureq_alone_the_async_side_says_which_feature() {
+    use common::*;
+    use identity_core::{ErrorKind, TokenCredential};
+    let emu = start();
+    let credential = builder(
+        &emu,
+        identity_emulator::ManagedIdentitySource::AppService,
+        &[],
+    )
+    .build()
+    .unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let e = runtime
+        .block_on(credential.get_token(&SCOPE.into()))
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidConfiguration);
+    assert!(
+        e.message().contains("`reqwest`") && e.message().contains("DirectHttpClient"),
+        "{e}"
+    );
+    assert!(emu.requests().is_empty());
 }
