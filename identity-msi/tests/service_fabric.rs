@@ -187,6 +187,27 @@ fn service_errors_and_faults() {
     let e = credential.get_token_blocking(&SCOPE.into()).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Authentication);
     assert_eq!(count(&emu, Endpoint::ServiceFabric), 4);
+    // 5xx: the default policy's 3 retries, then "unavailable".
+    emu.clear_requests();
+    emu.inject_sequence(Endpoint::ServiceFabric, vec![Fault::status(500); 4]);
+    let e = credential.get_token_blocking(&SCOPE.into()).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Unavailable);
+    assert_eq!(count(&emu, Endpoint::ServiceFabric), 4);
+    // A JSON token under another content type, and a slow answer, are tokens.
+    for fault in [
+        Fault::wrong_content_type(),
+        Fault::delay(std::time::Duration::from_millis(20)),
+    ] {
+        emu.clear_requests();
+        emu.inject(Endpoint::ServiceFabric, fault.clone());
+        let fresh = builder(&emu, ManagedIdentitySource::ServiceFabric, &[])
+            .build()
+            .unwrap();
+        fresh
+            .get_token_blocking(&SCOPE.into())
+            .unwrap_or_else(|e| panic!("{fault:?}: {e}"));
+        assert_eq!(count(&emu, Endpoint::ServiceFabric), 1);
+    }
     // A hanging endpoint is bounded by the request timeout.
     emu.clear_requests();
     emu.inject(Endpoint::ServiceFabric, Fault::Hang);
