@@ -254,7 +254,7 @@ async fn faults_on_every_plain_source_async() {
             emu.inject_sequence(endpoint, vec![fault.clone(); queued]);
             let clock = VirtualClock::new();
             let credential = virtual_builder(&emu, source, &clock)
-                .request_timeout(std::time::Duration::from_millis(300))
+                .request_timeout(timeout_for(&fault))
                 .build()
                 .unwrap();
             let result = credential.get_token(&SCOPE.into()).await;

@@ -620,7 +620,7 @@ fn run_faults(source: ManagedIdentitySource, endpoint: Endpoint, table: &[Expect
         emu.inject_sequence(endpoint, vec![fault.clone(); *queued]);
         let clock = VirtualClock::new();
         let credential = virtual_builder(&emu, source, &clock)
-            .request_timeout(Duration::from_millis(300))
+            .request_timeout(timeout_for(fault))
             .build()
             .unwrap();
         let result = credential.get_token_blocking(&SCOPE.into());

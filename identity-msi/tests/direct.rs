@@ -177,7 +177,7 @@ fn faults_and_attempts() {
         emu.inject_sequence(endpoint, vec![fault.clone(); queued]);
         let clock = VirtualClock::new();
         let credential = direct(virtual_builder(&emu, source, &clock))
-            .request_timeout(Duration::from_millis(300))
+            .request_timeout(timeout_for(&fault))
             .build()
             .unwrap();
         let result = credential.get_token_blocking(&SCOPE.into());

@@ -49,6 +49,16 @@ pub fn virtual_builder(
         .async_sleep(Arc::new(clock.clone()))
 }
 
+/// Short for a hang (it always runs out), generous otherwise (a loaded CI machine must not
+/// turn a slow success into a timeout).
+pub fn timeout_for(fault: &identity_emulator::Fault) -> Duration {
+    if matches!(fault, identity_emulator::Fault::Hang) {
+        Duration::from_millis(300)
+    } else {
+        Duration::from_secs(5)
+    }
+}
+
 pub fn count(emu: &Emulator, endpoint: Endpoint) -> usize {
     emu.requests_for(endpoint).len()
 }
