@@ -1627,6 +1627,40 @@ pub(crate) fn openai_chat(shared: &Shared, req: &Req, deployment: &str) -> Resp 
     )
 }
 
+/// GitHub Actions' OIDC token endpoint: `GET …/idtoken?api-version=2.0[&audience=…]` with
+/// `Authorization: bearer {request token}` → `{"count": 1, "value": "<jwt>"}`, the JWT signed
+/// by the emulator with `iss` = `https://token.actions.githubusercontent.com`, the configured
+/// `sub`, and `aud` = the requested audience (GitHub's default: the owner's URL).
+pub(crate) fn github_actions_oidc(shared: &Shared, req: &Req) -> Resp {
+    if req.method != "GET" {
+        return Resp::json(405, &json!({"message": "Method not allowed"}));
+    }
+    let bearer = req.header("authorization").and_then(|a| {
+        a.strip_prefix("bearer ")
+            .or_else(|| a.strip_prefix("Bearer "))
+    });
+    if bearer != Some(crate::registry::DEFAULT_GITHUB_ACTIONS_REQUEST_TOKEN) {
+        return Resp::json(
+            401,
+            &json!({"message": "Bad credentials: the ACTIONS_ID_TOKEN_REQUEST_TOKEN is missing or wrong"}),
+        );
+    }
+    let audience = req
+        .query("audience")
+        .filter(|a| !a.is_empty())
+        .unwrap_or("https://github.com/emulator-org")
+        .to_owned();
+    let subject = lock(&shared.settings).github_actions_subject.clone();
+    let token = shared.mint_federated_token(
+        crate::registry::GITHUB_ACTIONS_ISSUER,
+        &subject,
+        &audience,
+        shared.now(),
+        300,
+    );
+    Resp::json(200, &json!({"count": 1, "value": token}))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -708,6 +708,32 @@ impl Emulator {
         )
     }
 
+    /// The environment of a GitHub Actions job with `permissions: id-token: write`:
+    /// `ACTIONS_ID_TOKEN_REQUEST_URL` (this emulator's endpoint, already carrying a query) and
+    /// `ACTIONS_ID_TOKEN_REQUEST_TOKEN`.
+    pub fn github_actions_env(&self) -> Vec<(String, String)> {
+        vec![
+            (
+                "ACTIONS_ID_TOKEN_REQUEST_URL".to_owned(),
+                format!(
+                    "{}/emulator-run/_apis/pipelines/workflows/1/idtoken?api-version=2.0",
+                    self.authority_host()
+                ),
+            ),
+            (
+                "ACTIONS_ID_TOKEN_REQUEST_TOKEN".to_owned(),
+                registry::DEFAULT_GITHUB_ACTIONS_REQUEST_TOKEN.to_owned(),
+            ),
+        ]
+    }
+
+    /// Sets the `sub` of the emulated GitHub Actions job's tokens (e.g.
+    /// `repo:ORG/REPO:environment:prod`), to test a subject that no federated credential matches.
+    pub fn set_github_actions_subject(&self, subject: impl Into<String>) {
+        let subject = subject.into();
+        self.update_settings(|s| s.github_actions_subject = subject);
+    }
+
     /// A federated token with [`DEFAULT_WORKLOAD_ISSUER`] and [`DEFAULT_WORKLOAD_SUBJECT`], valid 1 h.
     pub fn default_federated_token(&self) -> String {
         self.federated_token(

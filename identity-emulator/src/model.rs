@@ -35,6 +35,9 @@ pub struct Settings {
     pub device_code: DeviceCodeSettings,
     /// The format of Azure ML's `expires_on`.
     pub azure_ml_expires_on: ExpiresOnFormat,
+    /// The `sub` of the tokens the emulated GitHub Actions job gets (default
+    /// `repo:emulator-org/emulator-repo:ref:refs/heads/main`).
+    pub github_actions_subject: String,
 }
 
 impl Default for Settings {
@@ -52,6 +55,7 @@ impl Default for Settings {
             user_consents: true,
             device_code: DeviceCodeSettings::default(),
             azure_ml_expires_on: ExpiresOnFormat::EpochString,
+            github_actions_subject: crate::registry::DEFAULT_GITHUB_ACTIONS_SUBJECT.to_owned(),
         }
     }
 }
@@ -151,11 +155,14 @@ pub enum Endpoint {
     /// that answers only a bearer token for `https://cognitiveservices.azure.com` from a
     /// registered tenant, unexpired (401 otherwise): the keyless Azure OpenAI scenario.
     OpenAiChat,
+    /// GitHub Actions' OIDC token request (`GET …/idtoken?api-version=2.0&audience=…` with
+    /// `Authorization: bearer {ACTIONS_ID_TOKEN_REQUEST_TOKEN}`) → `{"count": 1, "value": jwt}`.
+    GitHubActionsOidc,
 }
 
 impl Endpoint {
     /// Every endpoint.
-    pub const ALL: [Endpoint; 17] = [
+    pub const ALL: [Endpoint; 18] = [
         Endpoint::Token,
         Endpoint::Authorize,
         Endpoint::DeviceCode,
@@ -173,6 +180,7 @@ impl Endpoint {
         Endpoint::ServiceFabric,
         Endpoint::ResourceManager,
         Endpoint::OpenAiChat,
+        Endpoint::GitHubActionsOidc,
     ];
 
     /// Whether this is a managed-identity endpoint.

@@ -49,6 +49,13 @@ pub const DEFAULT_WORKLOAD_ISSUER: &str =
     "https://kubernetes.emulator.invalid/7e1e7e1e-0000-4000-8000-000000000001/";
 /// The subject of the default Kubernetes-style federated tokens.
 pub const DEFAULT_WORKLOAD_SUBJECT: &str = "system:serviceaccount:default:workload-identity-sa";
+/// GitHub Actions' OIDC token issuer.
+pub const GITHUB_ACTIONS_ISSUER: &str = "https://token.actions.githubusercontent.com";
+/// The subject of the emulated GitHub Actions job's tokens (a push to main).
+pub const DEFAULT_GITHUB_ACTIONS_SUBJECT: &str =
+    "repo:emulator-org/emulator-repo:ref:refs/heads/main";
+/// The emulated job's `ACTIONS_ID_TOKEN_REQUEST_TOKEN`. Well known.
+pub const DEFAULT_GITHUB_ACTIONS_REQUEST_TOKEN: &str = "emulator-well-known-actions-request-token";
 /// The audience Entra expects in federated tokens.
 pub const FEDERATED_TOKEN_AUDIENCE: &str = "api://AzureADTokenExchange";
 
@@ -273,6 +280,11 @@ impl Registry {
                         FederatedCredential {
                             issuer: DEFAULT_WORKLOAD_ISSUER.into(),
                             subject: DEFAULT_WORKLOAD_SUBJECT.into(),
+                            audiences: vec![],
+                        },
+                        FederatedCredential {
+                            issuer: GITHUB_ACTIONS_ISSUER.into(),
+                            subject: DEFAULT_GITHUB_ACTIONS_SUBJECT.into(),
                             audiences: vec![],
                         },
                     ],

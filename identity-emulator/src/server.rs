@@ -223,6 +223,7 @@ pub(crate) fn route(kind: Listener, path: &str) -> Route {
             ["common", "userrealm", user] => ep(Endpoint::UserRealm, user),
             ["devicelogin"] => ep(Endpoint::DeviceLogin, ""),
             [.., "oidctoken"] => ep(Endpoint::PipelinesOidc, ""),
+            [.., "idtoken"] => ep(Endpoint::GitHubActionsOidc, ""),
             [what @ ("subscriptions" | "tenants")] => ep(Endpoint::ResourceManager, what),
             ["openai", "deployments", deployment, "chat", "completions"] => {
                 ep(Endpoint::OpenAiChat, deployment)
@@ -264,6 +265,7 @@ fn dispatch(shared: &Shared, endpoint: Endpoint, arg: &str, req: &Req) -> Resp {
         Endpoint::ServiceFabric => mi::service_fabric(shared, req),
         Endpoint::ResourceManager => entra::resource_manager(shared, req, arg),
         Endpoint::OpenAiChat => entra::openai_chat(shared, req, arg),
+        Endpoint::GitHubActionsOidc => entra::github_actions_oidc(shared, req),
     }
 }
 

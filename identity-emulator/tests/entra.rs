@@ -887,3 +887,60 @@ fn openai_chat_answers_only_a_right_bearer_token() {
     emu.set_clock_offset(2 * 3600);
     assert_eq!(chat(Some(format!("Bearer {good}"))).status, 401);
 }
+
+#[test]
+fn github_actions_token_endpoint_and_federation() {
+    let emu = start();
+    let trust = ca(&emu);
+    let env = emu.github_actions_env();
+    let url = &env[0].1;
+    let request_token = &env[1].1;
+    let get_token = |auth: &str, audience: &str| {
+        get(
+            &format!("{url}&audience={audience}"),
+            &[("Authorization", auth)],
+            &trust,
+        )
+    };
+    let r = get_token(
+        &format!("bearer {request_token}"),
+        "api%3A%2F%2FAzureADTokenExchange",
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["count"], 1);
+    let jwt = r.json()["value"].as_str().unwrap().to_owned();
+    let claims = jwt_claims(&jwt);
+    assert_eq!(claims["iss"], GITHUB_ACTIONS_ISSUER);
+    assert_eq!(claims["sub"], DEFAULT_GITHUB_ACTIONS_SUBJECT);
+    assert_eq!(claims["aud"][0], FEDERATED_TOKEN_AUDIENCE);
+    assert_eq!(get_token("bearer wrong", "x").status, 401);
+    // The token is a client assertion for the default app.
+    let exchange = |assertion: &str| {
+        token(
+            &emu,
+            DEFAULT_TENANT_ID,
+            &[
+                ("grant_type", "client_credentials"),
+                ("client_id", DEFAULT_CLIENT_ID),
+                (
+                    "client_assertion_type",
+                    "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+                ),
+                ("client_assertion", assertion),
+                ("scope", VAULT),
+            ],
+        )
+    };
+    assert_eq!(exchange(&jwt).status, 200);
+    // Another subject: AADSTS70021, as Entra answers.
+    emu.set_github_actions_subject("repo:emulator-org/emulator-repo:pull_request");
+    let other = get_token(
+        &format!("bearer {request_token}"),
+        "api%3A%2F%2FAzureADTokenExchange",
+    )
+    .json()["value"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_entra_error(&exchange(&other), 400, "invalid_request", 70021);
+}
