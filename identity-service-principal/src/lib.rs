@@ -8,6 +8,7 @@ mod client;
 mod client_assertion;
 mod client_secret;
 mod environment;
+mod github_actions;
 mod kubernetes_proxy;
 mod on_behalf_of;
 mod options;
@@ -25,6 +26,10 @@ pub use client_assertion::{
 pub use client_secret::{ClientSecretCredential, ClientSecretCredentialBuilder};
 pub use environment::{
     ENVIRONMENT_UNAVAILABLE, EnvironmentCredential, EnvironmentCredentialBuilder,
+};
+pub use github_actions::{
+    ACTIONS_ID_TOKEN_REQUEST_TOKEN, ACTIONS_ID_TOKEN_REQUEST_URL, GitHubActionsCredential,
+    GitHubActionsCredentialBuilder,
 };
 pub use on_behalf_of::{OnBehalfOfCredential, OnBehalfOfCredentialBuilder};
 pub use options::CredentialOptions;
