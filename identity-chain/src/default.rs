@@ -22,6 +22,10 @@ pub enum DefaultMember {
     Environment,
     /// `WorkloadIdentityCredential` (feature `workload-identity`).
     WorkloadIdentity,
+    /// `GitHubActionsCredential` (feature `github-actions`; not in the Python library): a member
+    /// only when `ACTIONS_ID_TOKEN_REQUEST_URL`, `ACTIONS_ID_TOKEN_REQUEST_TOKEN`, a client id and
+    /// a tenant are all present, so nothing changes elsewhere.
+    GitHubActions,
     /// `ManagedIdentityCredential` (feature `managed-identity`).
     ManagedIdentity,
     /// `VisualStudioCodeCredential` (feature `dev-tools`; always unavailable here, with the reason).
@@ -38,9 +42,10 @@ pub enum DefaultMember {
 
 impl DefaultMember {
     /// Every member, in chain order.
-    pub const ALL: [DefaultMember; 8] = [
+    pub const ALL: [DefaultMember; 9] = [
         Self::Environment,
         Self::WorkloadIdentity,
+        Self::GitHubActions,
         Self::ManagedIdentity,
         Self::VisualStudioCode,
         Self::AzureCli,
@@ -54,6 +59,7 @@ impl DefaultMember {
         match self {
             Self::Environment => "environmentcredential",
             Self::WorkloadIdentity => "workloadidentitycredential",
+            Self::GitHubActions => "githubactionscredential",
             Self::ManagedIdentity => "managedidentitycredential",
             Self::VisualStudioCode => "visualstudiocodecredential",
             Self::AzureCli => "azureclicredential",
@@ -89,6 +95,7 @@ impl DefaultMember {
         match self {
             Self::Environment => ("env", cfg!(feature = "env")),
             Self::WorkloadIdentity => ("workload-identity", cfg!(feature = "workload-identity")),
+            Self::GitHubActions => ("github-actions", cfg!(feature = "github-actions")),
             Self::ManagedIdentity => ("managed-identity", cfg!(feature = "managed-identity")),
             Self::VisualStudioCode
             | Self::AzureCli
@@ -244,7 +251,7 @@ pub(crate) fn selection(value: Option<&str>, require: bool) -> Result<Option<Vec
                 return Err(Error::invalid_configuration(
                     NAME,
                     format!(
-                        "Invalid value for AZURE_TOKEN_CREDENTIALS: {value}. Valid values are: dev, prod, azureclicredential, azuredeveloperclicredential, azurepowershellcredential, environmentcredential, interactivebrowsercredential, managedidentitycredential, visualstudiocodecredential, workloadidentitycredential."
+                        "Invalid value for AZURE_TOKEN_CREDENTIALS: {value}. Valid values are: dev, prod, azureclicredential, azuredeveloperclicredential, azurepowershellcredential, environmentcredential, githubactionscredential, interactivebrowsercredential, managedidentitycredential, visualstudiocodecredential, workloadidentitycredential."
                     ),
                 ));
             }
@@ -436,6 +443,31 @@ fn build_member(
                 Err(e) => unbuilt("WorkloadIdentityCredential", &e),
             }
         }
+        #[cfg(feature = "github-actions")]
+        DefaultMember::GitHubActions => {
+            use identity_service_principal::{
+                ACTIONS_ID_TOKEN_REQUEST_TOKEN, ACTIONS_ID_TOKEN_REQUEST_URL,
+            };
+            let env = &options.env;
+            let present = [
+                ACTIONS_ID_TOKEN_REQUEST_URL,
+                ACTIONS_ID_TOKEN_REQUEST_TOKEN,
+                "AZURE_CLIENT_ID",
+                "AZURE_TENANT_ID",
+            ]
+            .iter()
+            .all(|v| env.non_empty(v).is_some());
+            if !present {
+                return Ok(None);
+            }
+            let mut b = identity_service_principal::GitHubActionsCredential::builder()
+                .env(options.env.clone())
+                .transport_options(options.transport_options.clone());
+            if let Some(a) = &options.authority_host {
+                b = b.authority_host(a.clone());
+            }
+            ChainMember::new(Arc::new(b.build()?))
+        }
         #[cfg(feature = "managed-identity")]
         DefaultMember::ManagedIdentity => {
             let only_mi = options
@@ -567,7 +599,7 @@ mod tests {
     #[test]
     fn token_credentials_selection() {
         let all = names(&[], DefaultAzureCredentialOptions::default()).unwrap();
-        assert_eq!(all.len(), 7);
+        assert_eq!(all.len(), 8);
         assert!(!all.contains(&"interactivebrowsercredential"));
         assert_eq!(
             names(

@@ -84,6 +84,46 @@ fn token_json_raw_and_exit_codes() {
             .is_ok()
     );
 
+    // In a GitHub Actions job.
+    let mut gh: Vec<(&str, String)> = emu
+        .github_actions_env()
+        .into_iter()
+        .map(|(k, v)| {
+            (
+                if k.ends_with("URL") {
+                    "ACTIONS_ID_TOKEN_REQUEST_URL"
+                } else {
+                    "ACTIONS_ID_TOKEN_REQUEST_TOKEN"
+                },
+                v,
+            )
+        })
+        .collect();
+    gh.extend([
+        ("AZURE_CLIENT_ID", emu.client_id().to_owned()),
+        ("AZURE_TENANT_ID", emu.tenant_id().to_owned()),
+        ("AZURE_AUTHORITY_HOST", emu.authority_host()),
+    ]);
+    let out = run(
+        &emu,
+        &gh,
+        &[
+            "token",
+            "--scope",
+            "https://vault.azure.net/.default",
+            "--credential",
+            "githubactionscredential",
+            "-o",
+            "raw",
+        ],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
     // Authentication failed: 1, and the secret is not echoed.
     let out = run(
         &emu,

@@ -5,6 +5,7 @@
     unix,
     feature = "env",
     feature = "workload-identity",
+    feature = "github-actions",
     feature = "managed-identity",
     feature = "dev-tools",
     feature = "ureq",
@@ -283,4 +284,33 @@ fn token_credentials_variable_and_exclusions_shape_the_chain() {
     .unwrap_err();
     assert!(e.to_string().contains("AZURE_TENANT_ID"), "{e}");
     drop(emu);
+}
+
+#[test]
+fn in_a_github_actions_job_the_github_credential_answers() {
+    let emu = Emulator::start(EmulatorConfig::default()).unwrap();
+    let home = Home::new();
+    let (_silent, silent) = silent_listener();
+    let mut vars = home.base_env();
+    vars.extend(emu.github_actions_env());
+    vars.extend([
+        ("AZURE_CLIENT_ID".to_owned(), emu.client_id().to_owned()),
+        ("AZURE_TENANT_ID".to_owned(), emu.tenant_id().to_owned()),
+        ("AZURE_AUTHORITY_HOST".to_owned(), emu.authority_host()),
+    ]);
+    let credential = dac(&emu, vars, &silent);
+    assert_eq!(
+        &credential.members()[..3],
+        [
+            "EnvironmentCredential",
+            "WorkloadIdentityCredential",
+            "GitHubActionsCredential"
+        ]
+    );
+    let token = credential.get_token_blocking(&MGMT.into()).unwrap();
+    assert_eq!(credential.selected(), Some("GitHubActionsCredential"));
+    assert!(emu.verify_access_token(token.token().secret()).is_ok());
+    // Elsewhere (no GitHub variables) it is not a member at all.
+    let credential = dac(&emu, home.base_env(), &silent);
+    assert!(!credential.members().contains(&"GitHubActionsCredential"));
 }

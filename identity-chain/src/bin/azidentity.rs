@@ -21,7 +21,7 @@ const USAGE: &str = "usage:
   azidentity explain --scope S [--tenant T]
 
 --credential takes what AZURE_TOKEN_CREDENTIALS takes: dev, prod, environmentcredential,
-workloadidentitycredential, managedidentitycredential, azureclicredential,
+workloadidentitycredential, githubactionscredential, managedidentitycredential, azureclicredential,
 azurepowershellcredential, azuredeveloperclicredential, visualstudiocodecredential.
 Exit codes: 0 token, 1 authentication failed, 2 usage error, 3 no credential available.";
 
