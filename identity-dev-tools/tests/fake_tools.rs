@@ -15,9 +15,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 const AZ_OK: &str =
-    include_str!("../../../shared/fixtures/az-2.91/get-access-token--resource.json");
+    include_str!("../testdata/az-2.91/get-access-token--resource.json");
 const AZ_NOT_LOGGED_IN: &str =
-    include_str!("../../../shared/fixtures/az-2.91/not-logged-in.stderr");
+    include_str!("../testdata/az-2.91/not-logged-in.stderr");
 const MGMT: &str = "https://management.azure.com/.default";
 
 /// A temporary home with a `bin` directory of fake tools and an Azure config directory.
