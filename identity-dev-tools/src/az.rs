@@ -201,10 +201,8 @@ mod tests {
 
     const FIXTURE_RESOURCE: &str =
         include_str!("../testdata/az-2.91/get-access-token--resource.json");
-    const FIXTURE_SCOPE: &str =
-        include_str!("../testdata/az-2.91/get-access-token--scope.json");
-    const NOT_LOGGED_IN: &str =
-        include_str!("../testdata/az-2.91/not-logged-in.stderr");
+    const FIXTURE_SCOPE: &str = include_str!("../testdata/az-2.91/get-access-token--scope.json");
+    const NOT_LOGGED_IN: &str = include_str!("../testdata/az-2.91/not-logged-in.stderr");
 
     fn out(code: i32, stdout: &str, stderr: &str) -> Output {
         Output {

@@ -14,10 +14,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-const AZ_OK: &str =
-    include_str!("../testdata/az-2.91/get-access-token--resource.json");
-const AZ_NOT_LOGGED_IN: &str =
-    include_str!("../testdata/az-2.91/not-logged-in.stderr");
+const AZ_OK: &str = include_str!("../testdata/az-2.91/get-access-token--resource.json");
+const AZ_NOT_LOGGED_IN: &str = include_str!("../testdata/az-2.91/not-logged-in.stderr");
 const MGMT: &str = "https://management.azure.com/.default";
 
 /// A temporary home with a `bin` directory of fake tools and an Azure config directory.
