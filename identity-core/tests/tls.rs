@@ -1,6 +1,9 @@
 //! TLS through both transports against identity-emulator's HTTPS listener: its CA trusted
 //! through `TransportOptions` works; without it the failure is classified as TLS.
-#![cfg(all(feature = "rustls", any(feature = "ureq", all(feature = "reqwest", feature = "tokio"))))]
+#![cfg(all(
+    feature = "rustls",
+    any(feature = "ureq", all(feature = "reqwest", feature = "tokio"))
+))]
 
 use identity_core::transport::TransportOptions;
 use identity_core::{Request, TransportErrorKind};
