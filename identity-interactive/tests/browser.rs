@@ -27,9 +27,27 @@ fn temp_dir() -> PathBuf {
     d
 }
 
+/// The "browser" script and its directory (removed on drop).
+struct Browser {
+    dir: PathBuf,
+    script: PathBuf,
+}
+
+impl Browser {
+    fn command(&self) -> String {
+        self.script.display().to_string()
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
 /// A BROWSER script: `background` returns at once; otherwise it stays in the foreground
 /// after delivering the redirect (a browser that does not detach).
-fn curl_browser(emu: &Emulator, background: bool) -> PathBuf {
+fn curl_browser(emu: &Emulator, background: bool) -> Browser {
     let dir = temp_dir();
     let script = dir.join("browser.sh");
     let body = format!(
@@ -62,7 +80,7 @@ deliver() {{
     );
     std::fs::write(&script, body).unwrap();
     make_executable(&script);
-    script
+    Browser { dir, script }
 }
 
 fn make_executable(path: &PathBuf) {
@@ -88,8 +106,8 @@ fn credential(emu: &Emulator, env: MapEnv, mode: ResponseMode) -> InteractiveBro
 }
 
 /// The page the "browser" got back from the listener (curl may still be writing it).
-fn page_shown(browser: &std::path::Path) -> String {
-    let path = browser.parent().unwrap().join("done.html");
+fn page_shown(browser: &Browser) -> String {
+    let path = browser.dir.join("done.html");
     for _ in 0..100 {
         if let Ok(page) = std::fs::read_to_string(&path)
             && page.contains("</html>")
@@ -123,11 +141,7 @@ fn both_response_modes_sign_in_and_later_scopes_are_silent() {
     for mode in [ResponseMode::Query, ResponseMode::FormPost] {
         let emu = emulator();
         let browser = curl_browser(&emu, true);
-        let cred = credential(
-            &emu,
-            env_with_browser(&emu, &browser.display().to_string()),
-            mode,
-        );
+        let cred = credential(&emu, env_with_browser(&emu, &browser.command()), mode);
         let (token, logs) = capture_logs(|| get_blocking(&cred, &TokenRequest::new(SCOPE)));
         let token = token.unwrap_or_else(|e| panic!("{mode:?}: {e}"));
         assert_no_secrets(&logs, &[token.token().secret()]);
@@ -185,7 +199,7 @@ fn a_browser_that_stays_in_the_foreground_does_not_block_the_sign_in() {
     let browser = curl_browser(&emu, false);
     let cred = credential(
         &emu,
-        env_with_browser(&emu, &browser.display().to_string()),
+        env_with_browser(&emu, &browser.command()),
         ResponseMode::FormPost,
     );
     let t = get_blocking(&cred, &TokenRequest::new(SCOPE)).unwrap();
@@ -205,10 +219,7 @@ fn options_configured_redirect_uri_and_hints() {
     // The CLI app registers http://localhost (any port): bind that host; path and query are
     // dropped from what is sent.
     let cred = InteractiveBrowserCredential::builder()
-        .options(options(
-            &emu,
-            env_with_browser(&emu, &browser.display().to_string()),
-        ))
+        .options(options(&emu, env_with_browser(&emu, &browser.command())))
         .redirect_uri(format!("http://localhost:{port}/ignored/path?x=1"))
         .login_hint(DEFAULT_USERNAME)
         .domain_hint("organizations")
@@ -245,7 +256,7 @@ fn an_error_redirect_is_an_authentication_failure_with_a_failure_page() {
     let browser = curl_browser(&emu, true);
     let cred = credential(
         &emu,
-        env_with_browser(&emu, &browser.display().to_string()),
+        env_with_browser(&emu, &browser.command()),
         ResponseMode::FormPost,
     );
     let e = get_blocking(&cred, &TokenRequest::new(SCOPE)).unwrap_err();
@@ -299,7 +310,7 @@ fn no_browser_a_failing_browser_and_a_timeout() {
 fn disable_automatic_authentication_needs_authenticate() {
     let emu = emulator();
     let browser = curl_browser(&emu, true);
-    let mut o = options(&emu, env_with_browser(&emu, &browser.display().to_string()));
+    let mut o = options(&emu, env_with_browser(&emu, &browser.command()));
     o.disable_automatic_authentication = true;
     let cred = InteractiveBrowserCredential::builder()
         .options(o)
@@ -322,11 +333,7 @@ fn async_sign_in_in_both_modes() {
     for mode in [ResponseMode::FormPost, ResponseMode::Query] {
         let emu = emulator();
         let browser = curl_browser(&emu, true);
-        let cred = credential(
-            &emu,
-            env_with_browser(&emu, &browser.display().to_string()),
-            mode,
-        );
+        let cred = credential(&emu, env_with_browser(&emu, &browser.command()), mode);
         block_on(async {
             use identity_core::TokenCredential;
             let t = cred.get_token(&TokenRequest::new(SCOPE)).await.unwrap();
