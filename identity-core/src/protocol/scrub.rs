@@ -12,7 +12,6 @@ pub const SECRET_KEYS: &[&str] = &[
     "token",
     "oidcToken",
     "device_code",
-    "code",
     "password",
 ];
 
