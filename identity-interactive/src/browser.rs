@@ -375,3 +375,53 @@ impl Future for Receive {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use base64::Engine as _;
+    use identity_core::Response;
+    use identity_core::protocol::entra::parse_token_response;
+
+    fn response_with_nonce(nonce: &str) -> TokenResponse {
+        let b64 = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
+        let id = format!(
+            "{}.{}.sig",
+            b64(r#"{"alg":"none"}"#),
+            b64(&format!(r#"{{"nonce":"{nonce}"}}"#))
+        );
+        let body = format!(r#"{{"access_token":"at","expires_in":60,"id_token":"{id}"}}"#);
+        parse_token_response(&Response::new(200, body), std::time::SystemTime::UNIX_EPOCH).unwrap()
+    }
+
+    #[test]
+    fn the_id_token_nonce_must_be_the_one_sent() {
+        let options = InteractiveOptions {
+            http_client: Some(Arc::new(|_: &Request| {
+                Err(identity_core::TransportError::new(
+                    identity_core::TransportErrorKind::Other,
+                    "unused",
+                ))
+            })),
+            ..InteractiveOptions::default()
+        };
+        let transport = crate::core::Transport::new(NAME, &options).unwrap();
+        let cancel = CancellationToken::new();
+        let cx = FlowContext {
+            name: NAME,
+            transport: &transport,
+            authority: "https://h",
+            tenant: "t",
+            client_id: "c",
+            scope: "s",
+            claims: None,
+            enable_cae: false,
+            login_hint: None,
+            cancel: &cancel,
+        };
+        assert!(BrowserFlow::check_nonce(&cx, "n1", &response_with_nonce("n1")).is_ok());
+        let e = BrowserFlow::check_nonce(&cx, "n1", &response_with_nonce("n2")).unwrap_err();
+        assert!(e.message().contains("nonce does not match"));
+        assert_eq!(e.credential(), NAME);
+    }
+}

@@ -5,7 +5,7 @@ use crate::protocol::{Redirect, is_redirect, parse_redirect};
 use identity_core::env::Env;
 use identity_core::{Error, Result};
 use std::io::{ErrorKind as IoErrorKind, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::{TcpListener, TcpStream, ToSocketAddrs};
 use std::process::{Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -19,16 +19,18 @@ const ACCEPT_POLL: Duration = Duration::from_millis(20);
 
 const SUCCESS_PAGE: &str = "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>Signed in</title></head><body><h1>Authentication complete.</h1><p>You can close this window and return to the application.</p></body></html>";
 
-/// A bound redirect listener.
+/// A bound redirect listener: one socket per loopback address of the host (IPv4 and IPv6
+/// `localhost`), so a browser that resolves `localhost` either way reaches it.
 #[derive(Debug)]
 pub(crate) struct Listener {
-    listener: TcpListener,
+    sockets: Vec<TcpListener>,
     /// `http://{host}:{port}`, as sent in the authorize URL and the redemption.
     pub(crate) redirect_uri: String,
 }
 
 /// Binds the listener: the configured `http://host:port` (its path and query are dropped), or a
-/// random port on 127.0.0.1 announced as `http://localhost:{port}`.
+/// random port on 127.0.0.1 (and the same port on ::1 when free) announced as
+/// `http://localhost:{port}`.
 pub(crate) fn bind(name: &'static str, configured: Option<&str>) -> Result<Listener> {
     match configured {
         Some(uri) => {
@@ -38,19 +40,38 @@ pub(crate) fn bind(name: &'static str, configured: Option<&str>) -> Result<Liste
                     "\"redirect_uri\" must be a URL with port number, for example \"http://localhost:8400\"",
                 )
             })?;
-            let listener = TcpListener::bind((host.as_str(), port)).map_err(|e| {
+            let unavailable = |e: std::io::Error| {
                 Error::unavailable(
                     name,
-                    format!("Couldn't start an HTTP server on {uri}: {e}. Free the port or configure another redirect URI."),
+                    format!(
+                        "Couldn't start an HTTP server on {uri}: {e}. Free the port or configure another redirect URI."
+                    ),
                 )
-            })?;
+            };
+            let addrs: Vec<_> = (host.as_str(), port)
+                .to_socket_addrs()
+                .map_err(unavailable)?
+                .collect();
+            let mut sockets = Vec::new();
+            let mut last_error = None;
+            for addr in addrs {
+                match TcpListener::bind(addr) {
+                    Ok(l) => sockets.push(l),
+                    Err(e) => last_error = Some(e),
+                }
+            }
+            if sockets.is_empty() {
+                return Err(unavailable(last_error.unwrap_or_else(|| {
+                    std::io::Error::new(IoErrorKind::NotFound, "the host has no address")
+                })));
+            }
             Ok(Listener {
-                listener,
+                sockets,
                 redirect_uri: format!("http://{host}:{port}"),
             })
         }
         None => {
-            let listener = TcpListener::bind(("127.0.0.1", 0))
+            let (v4, port) = TcpListener::bind(("127.0.0.1", 0))
                 .and_then(|l| l.local_addr().map(|a| (l, a.port())))
                 .map_err(|e| {
                     Error::unavailable(
@@ -58,9 +79,14 @@ pub(crate) fn bind(name: &'static str, configured: Option<&str>) -> Result<Liste
                         format!("Couldn't start an HTTP server on localhost: {e}"),
                     )
                 })?;
+            let mut sockets = vec![v4];
+            // Best effort: some browsers try ::1 first for localhost.
+            if let Ok(v6) = TcpListener::bind(("::1", port)) {
+                sockets.push(v6);
+            }
             Ok(Listener {
-                redirect_uri: format!("http://localhost:{}", listener.1),
-                listener: listener.0,
+                sockets,
+                redirect_uri: format!("http://localhost:{port}"),
             })
         }
     }
@@ -99,10 +125,13 @@ impl Listener {
         cancel: &[&CancellationToken],
         opener: &Opener,
     ) -> Result<Redirect> {
-        self.listener
-            .set_nonblocking(true)
-            .map_err(|e| Error::unavailable(name, format!("The redirect listener failed: {e}")))?;
+        for socket in &self.sockets {
+            socket.set_nonblocking(true).map_err(|e| {
+                Error::unavailable(name, format!("The redirect listener failed: {e}"))
+            })?;
+        }
         let deadline = Instant::now() + timeout;
+        let (tx, rx) = std::sync::mpsc::channel::<Result<Redirect>>();
         loop {
             if cancel.iter().any(|c| c.is_cancelled()) {
                 return Err(Error::authentication(
@@ -130,18 +159,38 @@ impl Listener {
                     ),
                 ));
             }
-            match self.listener.accept() {
-                Ok((stream, _)) => {
-                    if let Some(result) = handle(stream, state) {
-                        return result.map_err(|e| e.with_credential(name));
+            let mut idle = true;
+            for socket in &self.sockets {
+                match socket.accept() {
+                    Ok((stream, _)) => {
+                        idle = false;
+                        // Each connection on its own thread: an idle preconnected socket must
+                        // not hold up the one that carries the redirect.
+                        let (tx, state) = (tx.clone(), state.to_owned());
+                        let spawned = std::thread::Builder::new()
+                            .name("redirect-connection".into())
+                            .spawn(move || {
+                                if let Some(result) = handle(stream, &state) {
+                                    let _ = tx.send(result);
+                                }
+                            });
+                        if let Err(e) = spawned {
+                            tracing::debug!(error = %e, "redirect listener: no thread for a connection");
+                        }
                     }
+                    Err(e)
+                        if matches!(
+                            e.kind(),
+                            IoErrorKind::WouldBlock | IoErrorKind::Interrupted
+                        ) => {}
+                    Err(e) => tracing::debug!(error = %e, "redirect listener: accept failed"),
                 }
-                Err(e) if e.kind() == IoErrorKind::WouldBlock => std::thread::sleep(ACCEPT_POLL),
-                Err(e) if e.kind() == IoErrorKind::Interrupted => {}
-                Err(e) => {
-                    tracing::debug!(error = %e, "redirect listener: accept failed");
-                    std::thread::sleep(ACCEPT_POLL);
-                }
+            }
+            if let Ok(result) = rx.try_recv() {
+                return result.map_err(|e| e.with_credential(name));
+            }
+            if idle {
+                std::thread::sleep(ACCEPT_POLL);
             }
         }
     }
@@ -286,6 +335,17 @@ pub(crate) fn browser_commands(url: &str, env: &dyn Env) -> Vec<Vec<String>> {
             })
             .collect();
     }
+    let wsl = cfg!(target_os = "linux")
+        && (env.non_empty("WSL_DISTRO_NAME").is_some() || env.non_empty("WSL_INTEROP").is_some());
+    if wsl {
+        // The Windows browser, through PowerShell (the URL is form-encoded: no quote can occur).
+        return vec![vec![
+            "powershell.exe".to_owned(),
+            "-NoProfile".to_owned(),
+            "-Command".to_owned(),
+            format!("Start-Process '{}'", url.replace('\'', "%27")),
+        ]];
+    }
     let platform: Vec<&str> = if cfg!(target_os = "macos") {
         vec!["open"]
     } else if cfg!(windows) {
@@ -417,7 +477,7 @@ mod tests {
     fn listener_ignores_stray_requests_and_takes_the_redirect() {
         for post in [false, true] {
             let l = bind("T", None).unwrap();
-            let port = l.listener.local_addr().unwrap().port();
+            let port = l.sockets[0].local_addr().unwrap().port();
             let client = std::thread::spawn(move || {
                 let fav = send(port, "GET /favicon.ico HTTP/1.1\r\nHost: x\r\n\r\n");
                 let stray = send(port, "GET /?foo=bar HTTP/1.1\r\nHost: x\r\n\r\n");
@@ -454,9 +514,50 @@ mod tests {
     }
 
     #[test]
+    fn an_idle_connection_does_not_hold_up_the_redirect_and_ipv6_is_served() {
+        let l = bind("T", None).unwrap();
+        let port = l.sockets[0].local_addr().unwrap().port();
+        let has_v6 = l.sockets.len() > 1;
+        let client = std::thread::spawn(move || {
+            let _idle = TcpStream::connect(("127.0.0.1", port)).unwrap();
+            let host = if has_v6 { "::1" } else { "127.0.0.1" };
+            let mut s = TcpStream::connect((host, port)).unwrap();
+            s.write_all(b"GET /?code=c&state=st HTTP/1.1\r\nHost: x\r\n\r\n")
+                .unwrap();
+            let mut out = String::new();
+            s.read_to_string(&mut out).unwrap();
+            out
+        });
+        let r = l.wait(
+            "T",
+            "st",
+            Duration::from_secs(60),
+            &[&CancellationToken::new()],
+            &Opener::default(),
+        );
+        assert!(r.is_ok());
+        assert!(client.join().unwrap().contains("Authentication complete."));
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn wsl_opens_the_windows_browser() {
+        let env = MapEnv::new().with("WSL_DISTRO_NAME", "Ubuntu");
+        assert_eq!(
+            browser_commands("https://h/a?b=c&d=%27", &env),
+            vec![vec![
+                "powershell.exe",
+                "-NoProfile",
+                "-Command",
+                "Start-Process 'https://h/a?b=c&d=%27'"
+            ]]
+        );
+    }
+
+    #[test]
     fn listener_failure_page_cancel_and_timeout() {
         let l = bind("T", None).unwrap();
-        let port = l.listener.local_addr().unwrap().port();
+        let port = l.sockets[0].local_addr().unwrap().port();
         let client = std::thread::spawn(move || {
             send(
                 port,
