@@ -458,3 +458,76 @@ fn dropping_the_async_future_stops_polling() {
     std::thread::sleep(Duration::from_millis(2500));
     assert_eq!(grants(&emu, DEVICE_GRANT).len(), polls);
 }
+
+#[cfg(feature = "reqwest")]
+#[test]
+fn async_cancellation_token() {
+    let emu = emulator();
+    emu.update_settings(|s| {
+        s.device_code.outcome = DeviceCodeOutcome::Manual;
+        // On the virtual clock the polls come back to back: keep the code valid long enough
+        // (thousands of polls) that only the cancellation can end the flow.
+        s.device_code.expires_in_secs = 86_400;
+    });
+    let clock = Arc::new(VirtualClock::new());
+    let cancel = CancellationToken::new();
+    let seen = Arc::new(Mutex::new(0));
+    let cred = DeviceCodeCredential::builder()
+        .options(virtual_options(&emu, &clock))
+        .cancellation(cancel.clone())
+        .prompt_callback({
+            let seen = seen.clone();
+            move |_| *seen.lock().unwrap() += 1
+        })
+        .build()
+        .unwrap();
+    // Cancel from another thread once polling has started; the flow ends at the next check.
+    let e = std::thread::scope(|s| {
+        s.spawn(|| {
+            for _ in 0..200 {
+                if !grants(&emu, DEVICE_GRANT).is_empty() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            cancel.cancel();
+        });
+        block_on(identity_core::TokenCredential::get_token(
+            &cred,
+            &TokenRequest::new(SCOPE),
+        ))
+        .unwrap_err()
+    });
+    assert!(e.message().contains("cancelled"), "{e}");
+    assert_eq!(*seen.lock().unwrap(), 1);
+    assert!(!grants(&emu, DEVICE_GRANT).is_empty());
+}
+
+#[cfg(feature = "ureq")]
+#[test]
+fn concurrent_callers_share_one_sign_in() {
+    let emu = emulator();
+    let clock = Arc::new(VirtualClock::new());
+    let seen = Seen::default();
+    let cred = credential(&emu, &clock, &seen);
+    let tokens: Vec<String> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..4)
+            .map(|_| {
+                s.spawn(|| {
+                    identity_core::BlockingTokenCredential::get_token_blocking(
+                        &cred,
+                        &TokenRequest::new(SCOPE),
+                    )
+                    .unwrap()
+                    .token()
+                    .secret()
+                    .to_owned()
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert!(tokens.iter().all(|t| *t == tokens[0]));
+    assert_eq!(seen.lock().unwrap().len(), 1);
+    assert_eq!(emu.requests_for(Endpoint::DeviceCode).len(), 1);
+}
