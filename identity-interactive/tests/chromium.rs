@@ -71,16 +71,35 @@ fn final_page(dir: &Path) -> String {
     String::new()
 }
 
-/// Stops the Chromium this test started (by its pid), if it is still running.
+fn chromium_pid(dir: &Path) -> Option<String> {
+    let pid = std::fs::read_to_string(dir.join("pid")).ok()?;
+    let pid = pid.trim().to_owned();
+    (!pid.is_empty() && pid.chars().all(|c| c.is_ascii_digit())).then_some(pid)
+}
+
+fn running(pid: &str) -> bool {
+    std::process::Command::new("kill")
+        .args(["-0", pid])
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// Stops the Chromium this test started (by its pid), if it is still running, and waits
+/// (bounded) until it has exited.
 fn stop_chromium(dir: &Path) {
-    if let Ok(pid) = std::fs::read_to_string(dir.join("pid")) {
-        let pid = pid.trim();
-        if !pid.is_empty() && pid.chars().all(|c| c.is_ascii_digit()) {
-            let _ = std::process::Command::new("kill")
-                .arg(pid)
-                .stderr(std::process::Stdio::null())
-                .status();
+    let Some(pid) = chromium_pid(dir) else { return };
+    if running(&pid) {
+        let _ = std::process::Command::new("kill")
+            .arg(&pid)
+            .stderr(std::process::Stdio::null())
+            .status();
+    }
+    for _ in 0..100 {
+        if !running(&pid) {
+            break;
         }
+        std::thread::sleep(Duration::from_millis(100));
     }
 }
 
