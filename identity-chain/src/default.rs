@@ -36,7 +36,8 @@ pub enum DefaultMember {
     AzurePowerShell,
     /// `AzureDeveloperCliCredential` (feature `dev-tools`).
     AzureDeveloperCli,
-    /// `InteractiveBrowserCredential` (excluded by default; not built yet in this workspace).
+    /// `InteractiveBrowserCredential` (feature `interactive`; excluded unless asked for; it
+    /// starts only after every member ahead of it answered "unavailable").
     InteractiveBrowser,
 }
 
@@ -101,7 +102,7 @@ impl DefaultMember {
             | Self::AzureCli
             | Self::AzurePowerShell
             | Self::AzureDeveloperCli => ("dev-tools", cfg!(feature = "dev-tools")),
-            Self::InteractiveBrowser => ("interactive", false),
+            Self::InteractiveBrowser => ("interactive", cfg!(feature = "interactive")),
         }
     }
 }
@@ -137,6 +138,11 @@ pub struct DefaultAzureCredentialOptions {
     pub env: Arc<dyn Env>,
     /// How long a slow member runs alone before the next starts alongside it.
     pub head_start: Duration,
+    /// The tenant of InteractiveBrowserCredential (default `AZURE_TENANT_ID`, else
+    /// `organizations`).
+    pub interactive_browser_tenant_id: Option<String>,
+    /// The client id of InteractiveBrowserCredential (default: the developer sign-on app).
+    pub interactive_browser_client_id: Option<String>,
     /// The IMDS base address, without turning the availability probe off (unlike
     /// `AZURE_POD_IDENTITY_AUTHORITY_HOST`): for tests and unusual networks.
     pub imds_endpoint: Option<String>,
@@ -158,6 +164,8 @@ impl Default for DefaultAzureCredentialOptions {
             env: Arc::new(SystemEnv),
             head_start: DEFAULT_HEAD_START,
             imds_endpoint: None,
+            interactive_browser_tenant_id: None,
+            interactive_browser_client_id: None,
         }
     }
 }
@@ -342,9 +350,7 @@ impl DefaultAzureCredential {
         for member in &members {
             let (feature, on) = member.feature();
             if !on {
-                if *member != DefaultMember::InteractiveBrowser
-                    && !missing_features.contains(&feature)
-                {
+                if !missing_features.contains(&feature) {
                     missing_features.push(feature);
                 }
                 continue;
@@ -367,9 +373,6 @@ impl DefaultAzureCredential {
                     "it"
                 }
             ));
-        }
-        if members.contains(&DefaultMember::InteractiveBrowser) {
-            notes.push("InteractiveBrowserCredential was selected but this workspace has no interactive credentials yet.".to_owned());
         }
         Ok(Self {
             chain: ChainedTokenCredential::from_members(chain).with_head_start(options.head_start),
@@ -399,7 +402,7 @@ impl DefaultAzureCredential {
 }
 
 /// Builds one member; `None` when its family is not compiled in.
-#[allow(unused_variables, unreachable_code)]
+#[allow(unused_variables, unreachable_code, unreachable_patterns)]
 fn build_member(
     member: DefaultMember,
     options: &DefaultAzureCredentialOptions,
@@ -488,6 +491,26 @@ fn build_member(
                 Ok(c) => ChainMember::new(Arc::new(c)),
                 Err(e) => unbuilt("ManagedIdentityCredential", &e),
             }
+        }
+        #[cfg(feature = "interactive")]
+        DefaultMember::InteractiveBrowser => {
+            let mut b = identity_interactive::InteractiveBrowserCredential::builder()
+                .env(options.env.clone())
+                .transport_options(options.transport_options.clone());
+            if let Some(t) = options
+                .interactive_browser_tenant_id
+                .clone()
+                .or_else(|| options.env.non_empty("AZURE_TENANT_ID"))
+            {
+                b = b.tenant_id(t);
+            }
+            if let Some(c) = &options.interactive_browser_client_id {
+                b = b.client_id(c.clone());
+            }
+            if let Some(a) = &options.authority_host {
+                b = b.authority_host(a.clone());
+            }
+            ChainMember::new(Arc::new(b.build()?)).exclusive()
         }
         #[cfg(feature = "dev-tools")]
         DefaultMember::VisualStudioCode => ChainMember::new(Arc::new(

@@ -23,6 +23,11 @@ pub use identity_dev_tools::{
     AzureCliCredential, AzureDeveloperCliCredential, AzurePowerShellCredential,
     VisualStudioCodeCredential,
 };
+#[cfg(feature = "interactive")]
+pub use identity_interactive::{
+    AuthenticationRecord, AuthorizationCodeCredential, DeviceCodeCredential,
+    InteractiveBrowserCredential,
+};
 #[cfg(feature = "managed-identity")]
 pub use identity_msi::{ManagedIdentityCredential, ManagedIdentityId};
 #[cfg(any(

@@ -328,11 +328,18 @@ fn ci(root: &Path) -> Result<(), String> {
 /// skips its tier, loudly.
 fn install_test_tools(root: &Path) -> Vec<(String, String)> {
     let mut env = Vec::new();
-    let scripts = [(
-        "AZID_REAL_AZ",
-        "the real Azure CLI",
-        "identity-dev-tools/scripts/install-azure-cli.sh",
-    )];
+    let scripts = [
+        (
+            "AZID_REAL_AZ",
+            "the real Azure CLI",
+            "identity-dev-tools/scripts/install-azure-cli.sh",
+        ),
+        (
+            "AZID_CHROMIUM",
+            "headless Chromium",
+            "identity-interactive/scripts/install-chromium.sh",
+        ),
+    ];
     for (var, what, script) in scripts {
         eprintln!("\n==> installing {what} ({script})");
         let output = Command::new("bash")
