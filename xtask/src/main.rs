@@ -1,4 +1,5 @@
 //! Project automation. Run `cargo xtask help`.
+#![forbid(unsafe_code)]
 
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader, Read};
