@@ -495,15 +495,7 @@ impl FingerprintExt for TokenRequest {
 /// A copy of a shared error for one caller: same kind, credential, message, status, OAuth
 /// codes and correlation id; its source chain is the original's.
 pub(crate) fn share_error(error: &Arc<Error>) -> Error {
-    let mut e = Error::new(error.kind(), error.credential(), error.message().to_owned())
-        .with_oauth_error(
-            error.error_code().map(str::to_owned),
-            error.aadsts_codes().to_vec(),
-        )
-        .with_correlation_id(error.correlation_id().map(str::to_owned));
-    if let Some(status) = error.status() {
-        e = e.with_status(status);
-    }
+    let mut e = error.duplicate();
     if std::error::Error::source(&**error).is_some() {
         e = e.with_source(SharedSource(Arc::clone(error)));
     }

@@ -241,6 +241,21 @@ impl Error {
         self
     }
 
+    /// A copy for another caller (an error is not `Clone` because of its source): the same
+    /// kind, credential, message, status, OAuth codes and correlation id, without the source.
+    pub fn duplicate(&self) -> Self {
+        Self(Box::new(Inner {
+            kind: self.0.kind,
+            credential: self.0.credential,
+            message: self.0.message.clone(),
+            status: self.0.status,
+            error_code: self.0.error_code.clone(),
+            aadsts_codes: self.0.aadsts_codes.clone(),
+            correlation_id: self.0.correlation_id.clone(),
+            source: None,
+        }))
+    }
+
     /// The kind, which decides what a chain does.
     pub fn kind(&self) -> ErrorKind {
         self.0.kind
@@ -316,5 +331,9 @@ mod tests {
         assert!(std::error::Error::source(&e).is_some());
         let e = e.with_kind(ErrorKind::Unavailable);
         assert!(e.kind().chain_continues());
+        let copy = e.duplicate();
+        assert_eq!(copy.kind(), e.kind());
+        assert_eq!(copy.to_string(), e.to_string());
+        assert!(std::error::Error::source(&copy).is_none());
     }
 }

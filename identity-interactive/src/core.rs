@@ -43,10 +43,6 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-fn clone_error(e: &Error) -> Error {
-    Error::new(e.kind(), e.credential(), e.message())
-}
-
 /// The transports, clock and environment of one credential.
 pub(crate) struct Transport {
     pub(crate) env: Arc<dyn Env>,
@@ -115,7 +111,7 @@ impl Transport {
         name: &'static str,
         request: Request,
     ) -> Result<(Response, SystemTime)> {
-        let pipeline = self.blocking.as_ref().map_err(clone_error)?;
+        let pipeline = self.blocking.as_ref().map_err(Error::duplicate)?;
         let now = self.clock.now();
         let response = pipeline
             .send(request, &self.policy)
@@ -129,7 +125,7 @@ impl Transport {
         name: &'static str,
         request: Request,
     ) -> Result<(Response, SystemTime)> {
-        let pipeline = self.asynchronous.as_ref().map_err(clone_error)?;
+        let pipeline = self.asynchronous.as_ref().map_err(Error::duplicate)?;
         let now = self.clock.now();
         let response = pipeline
             .send(request, &self.policy)

@@ -140,12 +140,12 @@ impl Transport {
 
     /// The blocking pipeline, or the configuration error that says how to get one.
     pub(crate) fn blocking(&self) -> Result<&BlockingPipeline> {
-        self.blocking.as_ref().map_err(clone_error)
+        self.blocking.as_ref().map_err(Error::duplicate)
     }
 
     /// The async pipeline, or the configuration error that says how to get one.
     pub(crate) fn asynchronous(&self) -> Result<&AsyncPipeline> {
-        self.asynchronous.as_ref().map_err(clone_error)
+        self.asynchronous.as_ref().map_err(Error::duplicate)
     }
 }
 
@@ -156,10 +156,6 @@ impl fmt::Debug for Transport {
             .field("async", &self.asynchronous.is_ok())
             .finish_non_exhaustive()
     }
-}
-
-fn clone_error(e: &Error) -> Error {
-    Error::new(e.kind(), e.credential(), e.message())
 }
 
 /// The grant a credential uses.
