@@ -66,7 +66,65 @@ fn cargo(root: &Path) -> Command {
     if let Some(dir) = TARGET_DIR.get() {
         cmd.env("CARGO_TARGET_DIR", dir);
     }
+    if LEAN_BUILDS.get().is_some() {
+        // CI builds every crate under many feature sets: without incremental state and with
+        // line tables only, the target dir stays a few GB instead of tens (a CI machine ran
+        // out of disk with the defaults), and linking is quicker.
+        cmd.env("CARGO_INCREMENTAL", "0")
+            .env("CARGO_PROFILE_DEV_DEBUG", "line-tables-only")
+            .env("CARGO_PROFILE_TEST_DEBUG", "line-tables-only");
+    }
     cmd
+}
+
+/// Set by `ci`: every cargo child builds without incremental state and with line tables only.
+static LEAN_BUILDS: std::sync::OnceLock<()> = std::sync::OnceLock::new();
+
+/// Prints the free space where the target dir lives; warns loudly when it is short.
+fn report_disk(root: &Path, when: &str) {
+    let dir = TARGET_DIR
+        .get()
+        .cloned()
+        .or_else(|| std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from))
+        .unwrap_or_else(|| root.join("target"));
+    let probe = std::iter::successors(Some(dir.as_path()), |d| d.parent())
+        .find(|d| d.exists())
+        .unwrap_or(root);
+    let Ok(out) = Command::new("df").args(["-Pk"]).arg(probe).output() else {
+        return;
+    };
+    let text = String::from_utf8_lossy(&out.stdout);
+    let Some(free_kib) = text
+        .lines()
+        .nth(1)
+        .and_then(|l| l.split_whitespace().nth(3))
+        .and_then(|v| v.parse::<u64>().ok())
+    else {
+        return;
+    };
+    let used = dir_size(&dir) / (1024 * 1024);
+    let free = free_kib / 1024;
+    eprintln!("    disk {when}: target dir {used} MiB, {free} MiB free");
+    if free < 4096 {
+        eprintln!(
+            "!! less than 4 GiB free under {}: the build may run out of space",
+            probe.display()
+        );
+    }
+}
+
+fn dir_size(dir: &Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .map(|e| match e.file_type() {
+            Ok(t) if t.is_dir() => dir_size(&e.path()),
+            Ok(t) if t.is_file() => e.metadata().map_or(0, |m| m.len()),
+            _ => 0,
+        })
+        .sum()
 }
 
 fn run(mut cmd: Command, what: &str) -> Result<(), String> {
@@ -250,6 +308,8 @@ fn ensure_components(root: &Path) -> Result<(), String> {
 
 fn ci(root: &Path) -> Result<(), String> {
     let started = Instant::now();
+    let _ = LEAN_BUILDS.set(());
+    report_disk(root, "at start");
     ensure_components(root)?;
     let mut fmt = cargo(root);
     fmt.args(["fmt", "--all", "--", "--check"]);
@@ -290,6 +350,7 @@ fn ci(root: &Path) -> Result<(), String> {
                 failures.push(e);
             }
         }
+        report_disk(root, &format!("after {}", p.name));
         if p.has_lib {
             let mut doc = cargo(root);
             doc.args(["test", "--doc", "--package", &p.name, "--all-features"]);
@@ -304,6 +365,7 @@ fn ci(root: &Path) -> Result<(), String> {
     if let Err(e) = run(doc, "rustdoc -D warnings") {
         failures.push(e);
     }
+    report_disk(root, "at the end");
     eprintln!(
         "\nxtask ci finished in {:.0} s",
         started.elapsed().as_secs_f64()
