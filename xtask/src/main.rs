@@ -67,41 +67,42 @@ fn cargo(root: &Path) -> Command {
         cmd.env("CARGO_TARGET_DIR", dir);
     }
     if LEAN_BUILDS.get().is_some() {
-        // CI builds every crate under many feature sets: without incremental state and with
-        // line tables only, the target dir stays a few GB instead of tens (a CI machine ran
-        // out of disk with the defaults), and linking is quicker.
+        // CI builds every crate under many feature sets: without incremental state and without
+        // debug info (panics still name file and line), the target dir stays a few GB instead
+        // of tens (a CI machine ran out of disk with the defaults), and linking is quicker.
         cmd.env("CARGO_INCREMENTAL", "0")
-            .env("CARGO_PROFILE_DEV_DEBUG", "line-tables-only")
-            .env("CARGO_PROFILE_TEST_DEBUG", "line-tables-only");
+            .env("CARGO_PROFILE_DEV_DEBUG", "0")
+            .env("CARGO_PROFILE_TEST_DEBUG", "0");
     }
     cmd
 }
 
-/// Set by `ci`: every cargo child builds without incremental state and with line tables only.
+/// Set by `ci`: every cargo child builds without incremental state and without debug info.
 static LEAN_BUILDS: std::sync::OnceLock<()> = std::sync::OnceLock::new();
 
-/// Prints the free space where the target dir lives; warns loudly when it is short.
-fn report_disk(root: &Path, when: &str) {
-    let dir = TARGET_DIR
+/// The target dir every cargo child uses.
+fn target_dir(root: &Path) -> PathBuf {
+    TARGET_DIR
         .get()
         .cloned()
         .or_else(|| std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from))
-        .unwrap_or_else(|| root.join("target"));
+        .unwrap_or_else(|| root.join("target"))
+}
+
+/// Prints the target dir's size and the free space where it lives (MiB); warns loudly when
+/// space is short.
+fn report_disk(root: &Path, when: &str) -> Option<(u64, u64)> {
+    let dir = target_dir(root);
     let probe = std::iter::successors(Some(dir.as_path()), |d| d.parent())
         .find(|d| d.exists())
         .unwrap_or(root);
-    let Ok(out) = Command::new("df").args(["-Pk"]).arg(probe).output() else {
-        return;
-    };
+    let out = Command::new("df").args(["-Pk"]).arg(probe).output().ok()?;
     let text = String::from_utf8_lossy(&out.stdout);
-    let Some(free_kib) = text
+    let free_kib = text
         .lines()
         .nth(1)
         .and_then(|l| l.split_whitespace().nth(3))
-        .and_then(|v| v.parse::<u64>().ok())
-    else {
-        return;
-    };
+        .and_then(|v| v.parse::<u64>().ok())?;
     let used = dir_size(&dir) / (1024 * 1024);
     let free = free_kib / 1024;
     eprintln!("    disk {when}: target dir {used} MiB, {free} MiB free");
@@ -109,6 +110,44 @@ fn report_disk(root: &Path, when: &str) {
         eprintln!(
             "!! less than 4 GiB free under {}: the build may run out of space",
             probe.display()
+        );
+    }
+    Some((used, free))
+}
+
+/// Keeps CI inside the disk it has. A target dir over 12 GiB holds builds made with other
+/// settings (debug info, incremental state): it is removed before the run. During the run, when
+/// less than 6 GiB is free, the test executables already run are deleted (a warm run then
+/// relinks them: slower, but it finishes).
+fn make_room(root: &Path, when: &str) {
+    let Some((used, free)) = report_disk(root, when) else {
+        return;
+    };
+    let dir = target_dir(root);
+    if when == "at start" && used > 12 * 1024 {
+        eprintln!(
+            "!! the target dir {} holds {used} MiB (stale builds with other settings): removing it",
+            dir.display()
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+        report_disk(root, "after cleaning");
+    } else if free < 6 * 1024 {
+        let deps = dir.join("debug/deps");
+        let mut freed = 0;
+        for entry in std::fs::read_dir(&deps).into_iter().flatten().flatten() {
+            let path = entry.path();
+            let executable = entry.metadata().is_ok_and(|m| {
+                use std::os::unix::fs::PermissionsExt;
+                m.is_file() && m.permissions().mode() & 0o111 != 0
+            });
+            if executable && path.extension().is_none() {
+                freed += entry.metadata().map_or(0, |m| m.len());
+                let _ = std::fs::remove_file(&path);
+            }
+        }
+        eprintln!(
+            "!! only {free} MiB free: deleted {} MiB of test executables already run",
+            freed / (1024 * 1024)
         );
     }
 }
@@ -309,7 +348,7 @@ fn ensure_components(root: &Path) -> Result<(), String> {
 fn ci(root: &Path) -> Result<(), String> {
     let started = Instant::now();
     let _ = LEAN_BUILDS.set(());
-    report_disk(root, "at start");
+    make_room(root, "at start");
     ensure_components(root)?;
     let mut fmt = cargo(root);
     fmt.args(["fmt", "--all", "--", "--check"]);
@@ -350,7 +389,7 @@ fn ci(root: &Path) -> Result<(), String> {
                 failures.push(e);
             }
         }
-        report_disk(root, &format!("after {}", p.name));
+        make_room(root, &format!("after {}", p.name));
         if p.has_lib {
             let mut doc = cargo(root);
             doc.args(["test", "--doc", "--package", &p.name, "--all-features"]);
