@@ -4,6 +4,8 @@
 mod cache;
 mod credential;
 mod options;
+#[cfg(feature = "persistent")]
+pub mod persistent;
 
 pub use cache::TokenCache;
 pub use credential::CachedCredential;
