@@ -2,6 +2,7 @@
 
 use crate::core::{Transport, lock};
 use crate::options::{InteractiveOptions, transport_builder_methods};
+use crate::persist::Persistence;
 use crate::protocol::home_account_id;
 use identity_cache::{CacheOptions, TokenCache};
 use identity_core::authority::authority_host;
@@ -40,6 +41,8 @@ pub struct AuthorizationCodeCredential {
     transport: Transport,
     cache: TokenCache,
     state: Mutex<CodeState>,
+    /// The persistent cache, when configured (feature `persistent`).
+    persist: Option<Persistence>,
 }
 
 #[derive(Default)]
@@ -132,6 +135,7 @@ impl AuthorizationCodeCredential {
             .iter()
             .find(|(target, _, _)| request.scopes().iter().all(|s| target.contains(s)))
             .map(|(_, _, rt)| rt.clone())
+            .or_else(|| self.persisted_refresh_token(request, state.home_account_id.as_deref()))
             .ok_or_else(|| Error::authentication(NAME, NOTHING_LEFT))?;
         let r = token_request(&TokenRequestParams {
             endpoint: &endpoint,
@@ -145,6 +149,79 @@ impl AuthorizationCodeCredential {
         Ok((r, false))
     }
 
+    /// The persisted refresh token of the redeemed account.
+    #[cfg(feature = "persistent")]
+    fn persisted_refresh_token(
+        &self,
+        request: &TokenRequest,
+        home: Option<&str>,
+    ) -> Option<Secret> {
+        self.persist
+            .as_ref()?
+            .refresh_token(request.enable_cae(), home?, &self.client_id)
+    }
+
+    #[cfg(not(feature = "persistent"))]
+    fn persisted_refresh_token(&self, _: &TokenRequest, _: Option<&str>) -> Option<Secret> {
+        match *self.persist.as_ref()? {}
+    }
+
+    /// A persisted access token of the redeemed account (no claims).
+    #[cfg(feature = "persistent")]
+    fn persisted_access_token(&self, request: &TokenRequest, tenant: &str) -> Option<AccessToken> {
+        let persist = self.persist.as_ref()?;
+        if request.claims().is_some_and(|c| !c.is_empty()) {
+            return None;
+        }
+        let home = lock(&self.state).home_account_id.clone()?;
+        persist.access_token(
+            request.enable_cae(),
+            &home,
+            &self.client_id,
+            tenant,
+            request.scopes(),
+            self.transport.clock.now(),
+        )
+    }
+
+    #[cfg(not(feature = "persistent"))]
+    fn persisted_access_token(&self, _: &TokenRequest, _: &str) -> Option<AccessToken> {
+        match *self.persist.as_ref()? {}
+    }
+
+    #[cfg(feature = "persistent")]
+    fn persist_response(
+        &self,
+        request: &TokenRequest,
+        tenant: &str,
+        redeemed: bool,
+        r: &TokenResponse,
+    ) {
+        if let Some(p) = &self.persist {
+            let grant = if redeemed {
+                "authorization_code"
+            } else {
+                "refresh_token"
+            };
+            p.store(
+                request.enable_cae(),
+                &self.client_id,
+                tenant,
+                request.scopes(),
+                r,
+                self.transport.clock.now(),
+                grant,
+            );
+        }
+    }
+
+    #[cfg(not(feature = "persistent"))]
+    fn persist_response(&self, _: &TokenRequest, _: &str, _: bool, _: &TokenResponse) {
+        if let Some(p) = &self.persist {
+            match *p {}
+        }
+    }
+
     fn accept(
         &self,
         request: &TokenRequest,
@@ -152,6 +229,7 @@ impl AuthorizationCodeCredential {
         redeemed: bool,
         response: TokenResponse,
     ) -> AccessToken {
+        self.persist_response(request, tenant, redeemed, &response);
         let mut state = lock(&self.state);
         if redeemed {
             state.code = None;
@@ -193,6 +271,16 @@ impl AuthorizationCodeCredentialBuilder {
         self
     }
 
+    /// Keep tokens in the persistent cache described by `options` (feature `persistent`).
+    #[cfg(feature = "persistent")]
+    pub fn cache_persistence(
+        mut self,
+        options: identity_cache::persistent::TokenCachePersistenceOptions,
+    ) -> Self {
+        self.options.cache_persistence = Some(options);
+        self
+    }
+
     /// The client secret of a confidential application.
     pub fn client_secret(mut self, secret: impl Into<Secret>) -> Self {
         self.client_secret = Some(secret.into());
@@ -214,6 +302,13 @@ impl AuthorizationCodeCredentialBuilder {
         let authority = authority_host(self.options.authority_host.as_deref(), &*self.options.env)
             .map_err(|e| e.with_credential(NAME))?;
         let transport = Transport::new(NAME, &self.options)?;
+        #[cfg(feature = "persistent")]
+        let persist = match &self.options.cache_persistence {
+            Some(p) => Some(Persistence::open(NAME, p, &*self.options.env, &authority)?),
+            None => None,
+        };
+        #[cfg(not(feature = "persistent"))]
+        let persist = None;
         let mut cache_options = CacheOptions::default();
         cache_options.clock = self.options.clock.clone();
         Ok(AuthorizationCodeCredential {
@@ -229,6 +324,7 @@ impl AuthorizationCodeCredentialBuilder {
                 code: Some(self.authorization_code),
                 ..CodeState::default()
             }),
+            persist,
         })
     }
 }
@@ -265,6 +361,9 @@ impl BlockingTokenCredential for AuthorizationCodeCredential {
         let result = self.resolve(request).and_then(|tenant| {
             self.cache
                 .get_blocking_with_key(request, Self::key(&tenant), || {
+                    if let Some(t) = self.persisted_access_token(request, &tenant) {
+                        return Ok(t);
+                    }
                     let (http, redeemed) = self.next_request(request, &tenant)?;
                     let response = self.transport.token_blocking(NAME, http)?;
                     Ok(self.accept(request, &tenant, redeemed, response))
@@ -288,6 +387,9 @@ impl TokenCredential for AuthorizationCodeCredential {
                     let tenant = self.resolve(request)?;
                     self.cache
                         .get_with_key(request, Self::key(&tenant), || async {
+                            if let Some(t) = self.persisted_access_token(request, &tenant) {
+                                return Ok(t);
+                            }
                             let (http, redeemed) = self.next_request(request, &tenant)?;
                             let response = self.transport.token_async(NAME, http).await?;
                             Ok(self.accept(request, &tenant, redeemed, response))

@@ -280,6 +280,10 @@ impl BrowserFlow {
 }
 
 impl UserFlow for BrowserFlow {
+    fn grant(&self) -> &'static str {
+        "authorization_code"
+    }
+
     fn sign_in_blocking(&self, cx: &FlowContext<'_>) -> Result<TokenResponse> {
         let started = self.start(cx)?;
         let Redirect::Code { code, client_info } = started.listener.wait(

@@ -3,6 +3,7 @@
 //! tenants), the access-token cache, logging.
 
 use crate::options::{CancellationToken, InteractiveOptions};
+use crate::persist::Persistence;
 use crate::protocol::record_from_response;
 use crate::record::AuthenticationRecord;
 use identity_cache::{CacheOptions, TokenCache};
@@ -217,6 +218,9 @@ pub(crate) struct FlowContext<'a> {
 
 /// A way to sign a user in (device code, browser): blocking and async.
 pub(crate) trait UserFlow: Send + Sync + fmt::Debug {
+    /// The grant a sign-in uses, written as the cached account's `account_source`.
+    #[cfg_attr(not(feature = "persistent"), allow(dead_code))]
+    fn grant(&self) -> &'static str;
     fn sign_in_blocking(&self, cx: &FlowContext<'_>) -> Result<TokenResponse>;
     fn sign_in<'a>(&'a self, cx: &'a FlowContext<'a>) -> BoxFuture<'a, Result<TokenResponse>>;
 }
@@ -244,6 +248,8 @@ pub(crate) struct PublicClient<F> {
     pub(crate) transport: Transport,
     cache: TokenCache,
     accounts: Mutex<Accounts>,
+    /// The persistent cache, when configured (feature `persistent`).
+    persist: Option<Persistence>,
     pub(crate) flow: F,
 }
 
@@ -273,6 +279,13 @@ impl<F: UserFlow> PublicClient<F> {
             .non_empty(DISABLE_MULTITENANT)
             .is_some_and(|v| v.eq_ignore_ascii_case("true") || v == "1");
         let transport = Transport::new(name, options)?;
+        #[cfg(feature = "persistent")]
+        let persist = match &options.cache_persistence {
+            Some(p) => Some(Persistence::open(name, p, &*options.env, &authority)?),
+            None => None,
+        };
+        #[cfg(not(feature = "persistent"))]
+        let persist = None;
         let mut cache_options = CacheOptions::default();
         cache_options.clock = options.clock.clone();
         let cache = TokenCache::with_options(cache_options);
@@ -291,6 +304,7 @@ impl<F: UserFlow> PublicClient<F> {
                 record,
                 ..Accounts::default()
             }),
+            persist,
             flow,
         })
     }
@@ -343,7 +357,92 @@ impl<F: UserFlow> PublicClient<F> {
             .filter(|((h, _, _), _)| *h == home)
             .collect();
         candidates.sort_by_key(|((_, t, c), _)| (*c != cae, t.clone()));
-        candidates.first().map(|(_, rt)| (*rt).clone())
+        if let Some((_, rt)) = candidates.first() {
+            return Some((*rt).clone());
+        }
+        drop(accounts);
+        self.persisted_refresh_token(&home, cae)
+    }
+
+    /// The refresh token of the account in the persistent cache (a record from an earlier
+    /// process).
+    #[cfg(feature = "persistent")]
+    fn persisted_refresh_token(&self, home: &str, cae: bool) -> Option<Secret> {
+        let rt = self
+            .persist
+            .as_ref()?
+            .refresh_token(cae, home, &self.client_id)?;
+        tracing::debug!(
+            credential = self.name,
+            "using the refresh token of the persistent cache"
+        );
+        Some(rt)
+    }
+
+    #[cfg(not(feature = "persistent"))]
+    fn persisted_refresh_token(&self, _home: &str, _cae: bool) -> Option<Secret> {
+        match *self.persist.as_ref()? {}
+    }
+
+    /// An access token of the signed-in account in the persistent cache (no claims).
+    #[cfg(feature = "persistent")]
+    fn persisted_access_token(&self, request: &TokenRequest, tenant: &str) -> Option<AccessToken> {
+        let persist = self.persist.as_ref()?;
+        if request.claims().is_some_and(|c| !c.is_empty()) {
+            return None;
+        }
+        let home = self.record()?.home_account_id().to_owned();
+        let token = persist.access_token(
+            request.enable_cae(),
+            &home,
+            &self.client_id,
+            tenant,
+            request.scopes(),
+            self.transport.clock.now(),
+        )?;
+        tracing::debug!(
+            credential = self.name,
+            "access token found in the persistent cache"
+        );
+        Some(token)
+    }
+
+    #[cfg(not(feature = "persistent"))]
+    fn persisted_access_token(
+        &self,
+        _request: &TokenRequest,
+        _tenant: &str,
+    ) -> Option<AccessToken> {
+        match *self.persist.as_ref()? {}
+    }
+
+    /// Writes a response to the persistent cache, when there is one.
+    #[cfg(feature = "persistent")]
+    fn persist_response(
+        &self,
+        request: &TokenRequest,
+        tenant: &str,
+        response: &TokenResponse,
+        grant: &str,
+    ) {
+        if let Some(p) = &self.persist {
+            p.store(
+                request.enable_cae(),
+                &self.client_id,
+                tenant,
+                request.scopes(),
+                response,
+                self.transport.clock.now(),
+                grant,
+            );
+        }
+    }
+
+    #[cfg(not(feature = "persistent"))]
+    fn persist_response(&self, _: &TokenRequest, _: &str, _: &TokenResponse, _: &str) {
+        if let Some(p) = &self.persist {
+            match *p {}
+        }
     }
 
     fn store_refresh_token(&self, tenant: &str, cae: bool, rt: Option<&Secret>) {
@@ -446,6 +545,9 @@ impl<F: UserFlow> PublicClient<F> {
     ) -> Result<AccessToken> {
         let (scope, claims) = self.prepare(request)?;
         let cae = request.enable_cae();
+        if let Some(token) = self.persisted_access_token(request, tenant) {
+            return Ok(token);
+        }
         let silent = match self.refresh_token_for(tenant, cae) {
             None => Err(self.required()),
             Some(rt) => self
@@ -459,6 +561,7 @@ impl<F: UserFlow> PublicClient<F> {
         match silent {
             Ok(response) => {
                 self.store_refresh_token(tenant, cae, response.refresh_token.as_ref());
+                self.persist_response(request, tenant, &response, "refresh_token");
                 Ok(response.token)
             }
             Err(e) if e.kind() == ErrorKind::AuthenticationRequired && prompt => {
@@ -466,6 +569,7 @@ impl<F: UserFlow> PublicClient<F> {
                 let cx = self.context(tenant, &scope, claims.as_deref(), request, hint.as_deref());
                 let response = self.flow.sign_in_blocking(&cx)?;
                 self.establish(&response, tenant, cae)?;
+                self.persist_response(request, tenant, &response, self.flow.grant());
                 Ok(response.token)
             }
             Err(e) => Err(e),
@@ -480,6 +584,9 @@ impl<F: UserFlow> PublicClient<F> {
     ) -> Result<AccessToken> {
         let (scope, claims) = self.prepare(request)?;
         let cae = request.enable_cae();
+        if let Some(token) = self.persisted_access_token(request, tenant) {
+            return Ok(token);
+        }
         let silent = match self.refresh_token_for(tenant, cae) {
             None => Err(self.required()),
             Some(rt) => self
@@ -494,6 +601,7 @@ impl<F: UserFlow> PublicClient<F> {
         match silent {
             Ok(response) => {
                 self.store_refresh_token(tenant, cae, response.refresh_token.as_ref());
+                self.persist_response(request, tenant, &response, "refresh_token");
                 Ok(response.token)
             }
             Err(e) if e.kind() == ErrorKind::AuthenticationRequired && prompt => {
@@ -501,6 +609,7 @@ impl<F: UserFlow> PublicClient<F> {
                 let cx = self.context(tenant, &scope, claims.as_deref(), request, hint.as_deref());
                 let response = self.flow.sign_in(&cx).await?;
                 self.establish(&response, tenant, cae)?;
+                self.persist_response(request, tenant, &response, self.flow.grant());
                 Ok(response.token)
             }
             Err(e) => Err(e),

@@ -238,6 +238,10 @@ impl DeviceCodeFlow {
 }
 
 impl UserFlow for DeviceCodeFlow {
+    fn grant(&self) -> &'static str {
+        "device_code"
+    }
+
     fn sign_in_blocking(&self, cx: &FlowContext<'_>) -> Result<TokenResponse> {
         let t = cx.transport;
         let (response, now) = t.send_blocking(cx.name, Self::start_request(cx))?;

@@ -47,6 +47,10 @@ pub struct InteractiveOptions {
     /// The clock (tests use a [`VirtualClock`](identity_core::clock::VirtualClock) for it and
     /// for both sleeps).
     pub clock: Arc<dyn Clock>,
+    /// Keep tokens in the persistent MSAL cache (Secret Service, or an owner-only file when
+    /// allowed), so that a later process with the [`AuthenticationRecord`] signs in silently.
+    #[cfg(feature = "persistent")]
+    pub cache_persistence: Option<identity_cache::persistent::TokenCachePersistenceOptions>,
 }
 
 impl Default for InteractiveOptions {
@@ -66,14 +70,16 @@ impl Default for InteractiveOptions {
             blocking_sleep: Arc::new(ThreadSleep),
             transport_options: TransportOptions::default(),
             clock: Arc::new(SystemClock),
+            #[cfg(feature = "persistent")]
+            cache_persistence: None,
         }
     }
 }
 
 impl fmt::Debug for InteractiveOptions {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("InteractiveOptions")
-            .field("authority_host", &self.authority_host)
+        let mut d = f.debug_struct("InteractiveOptions");
+        d.field("authority_host", &self.authority_host)
             .field("tenant_id", &self.tenant_id)
             .field("client_id", &self.client_id)
             .field(
@@ -88,8 +94,10 @@ impl fmt::Debug for InteractiveOptions {
             .field("env", &self.env)
             .field("http_client", &self.http_client.is_some())
             .field("async_http_client", &self.async_http_client.is_some())
-            .field("transport_options", &self.transport_options)
-            .finish_non_exhaustive()
+            .field("transport_options", &self.transport_options);
+        #[cfg(feature = "persistent")]
+        d.field("cache_persistence", &self.cache_persistence);
+        d.finish_non_exhaustive()
     }
 }
 
@@ -231,6 +239,16 @@ macro_rules! user_builder_methods {
         /// The account of an earlier sign-in.
         pub fn authentication_record(mut self, record: $crate::AuthenticationRecord) -> Self {
             self.options.authentication_record = Some(record);
+            self
+        }
+
+        /// Keep tokens in the persistent cache described by `options` (feature `persistent`).
+        #[cfg(feature = "persistent")]
+        pub fn cache_persistence(
+            mut self,
+            options: identity_cache::persistent::TokenCachePersistenceOptions,
+        ) -> Self {
+            self.options.cache_persistence = Some(options);
             self
         }
 
