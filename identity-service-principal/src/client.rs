@@ -19,6 +19,7 @@ use identity_core::validate::{resolve_tenant, validate_tenant_id};
 use identity_core::{
     AccessToken, BoxFuture, Error, ErrorKind, Request, Response, Result, Secret, TokenRequest,
 };
+use std::borrow::Cow;
 use std::fmt;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
@@ -213,15 +214,31 @@ impl ClientConfig {
         })
     }
 
-    /// The tenant a request goes to (PROTOCOL.md §2.3).
-    pub(crate) fn resolve_tenant(&self, request: &TokenRequest, env: &dyn Env) -> Result<String> {
-        resolve_tenant(
+    /// The tenant a request goes to (PROTOCOL.md §2.3). The common case, a request for the
+    /// configured tenant or for none, borrows it without reading the environment: it is on
+    /// every cache hit.
+    pub(crate) fn resolve_tenant(
+        &self,
+        request: &TokenRequest,
+        env: &dyn Env,
+    ) -> Result<Cow<'_, str>> {
+        match request.tenant_id() {
+            None => return Ok(Cow::Borrowed(&self.tenant_id)),
+            Some(t) if t == self.tenant_id => return Ok(Cow::Borrowed(&self.tenant_id)),
+            Some(_) => {}
+        }
+        let tenant = resolve_tenant(
             &self.tenant_id,
             request.tenant_id(),
             &self.additionally_allowed_tenants,
             env.non_empty(DISABLE_MULTITENANT).is_some(),
         )
-        .map_err(|e| e.with_credential(self.name))
+        .map_err(|e| e.with_credential(self.name))?;
+        Ok(if tenant == self.tenant_id {
+            Cow::Borrowed(&self.tenant_id)
+        } else {
+            Cow::Owned(tenant)
+        })
     }
 
     /// Whether instance discovery must run before the first request.
@@ -357,11 +374,21 @@ pub(crate) fn build_token_request(
     }))
 }
 
+/// The extra cache key of a tenant: the credential's salt and the tenant.
+fn tenant_key(salt: u64, tenant: &str) -> u64 {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    salt.hash(&mut h);
+    tenant.hash(&mut h);
+    h.finish()
+}
+
 /// The confidential client: configuration + client authentication + transports + cache.
 pub(crate) struct ConfidentialClient {
     pub(crate) config: ClientConfig,
     grant: GrantKind,
     key_salt: u64,
+    /// `cache_key` of the configured tenant, computed once.
+    home_key: u64,
     auth: Box<dyn AuthSource>,
     pub(crate) transport: Transport,
     cache: TokenCache,
@@ -380,10 +407,12 @@ impl ConfidentialClient {
         let transport = Transport::new(config.name, options)?;
         let mut cache_options = CacheOptions::default();
         cache_options.clock = options.clock.clone();
+        let home_key = tenant_key(key_salt, &config.tenant_id);
         Ok(Self {
             config,
             grant,
             key_salt,
+            home_key,
             auth,
             transport,
             cache: TokenCache::with_options(cache_options),
@@ -396,10 +425,11 @@ impl ConfidentialClient {
     }
 
     fn cache_key(&self, tenant: &str) -> u64 {
-        let mut h = std::collections::hash_map::DefaultHasher::new();
-        self.key_salt.hash(&mut h);
-        tenant.hash(&mut h);
-        h.finish()
+        if tenant == self.config.tenant_id {
+            self.home_key
+        } else {
+            tenant_key(self.key_salt, tenant)
+        }
     }
 
     /// A blocking `get_token`: validation, tenant, cache, request, logging.
@@ -530,7 +560,8 @@ impl ConfidentialClient {
 /// DEBUG on success (with the token's non-secret claims), WARN on failure; never a token.
 pub(crate) fn log_result(name: &'static str, result: &Result<AccessToken>) {
     match result {
-        Ok(token) => {
+        // Decoding the claims costs microseconds per call: only when DEBUG is on.
+        Ok(token) if tracing::enabled!(tracing::Level::DEBUG) => {
             let claims = entra::decode_jwt_claims_unverified(token.token().secret());
             let claim = |k: &str| {
                 claims
@@ -547,6 +578,7 @@ pub(crate) fn log_result(name: &'static str, result: &Result<AccessToken>) {
                 "{name}.get_token succeeded"
             );
         }
+        Ok(_) => {}
         Err(e) if e.kind() == ErrorKind::Unavailable => {
             tracing::debug!("{name}.get_token failed: {e}");
         }
