@@ -28,6 +28,11 @@ pub enum DefaultMember {
     GitHubActions,
     /// `ManagedIdentityCredential` (feature `managed-identity`).
     ManagedIdentity,
+    /// `SharedTokenCacheCredential` (feature `shared-cache`): the account developer tools left
+    /// in the shared MSAL cache. Not selectable alone through `AZURE_TOKEN_CREDENTIALS` (only
+    /// through `dev`); without the feature it is silently absent, as on Python's unsupported
+    /// platforms.
+    SharedTokenCache,
     /// `VisualStudioCodeCredential` (feature `dev-tools`; always unavailable here, with the reason).
     VisualStudioCode,
     /// `AzureCliCredential` (feature `dev-tools`).
@@ -43,11 +48,12 @@ pub enum DefaultMember {
 
 impl DefaultMember {
     /// Every member, in chain order.
-    pub const ALL: [DefaultMember; 9] = [
+    pub const ALL: [DefaultMember; 10] = [
         Self::Environment,
         Self::WorkloadIdentity,
         Self::GitHubActions,
         Self::ManagedIdentity,
+        Self::SharedTokenCache,
         Self::VisualStudioCode,
         Self::AzureCli,
         Self::AzurePowerShell,
@@ -62,6 +68,7 @@ impl DefaultMember {
             Self::WorkloadIdentity => "workloadidentitycredential",
             Self::GitHubActions => "githubactionscredential",
             Self::ManagedIdentity => "managedidentitycredential",
+            Self::SharedTokenCache => "sharedtokencachecredential",
             Self::VisualStudioCode => "visualstudiocodecredential",
             Self::AzureCli => "azureclicredential",
             Self::AzurePowerShell => "azurepowershellcredential",
@@ -73,7 +80,8 @@ impl DefaultMember {
     fn is_dev(self) -> bool {
         matches!(
             self,
-            Self::VisualStudioCode
+            Self::SharedTokenCache
+                | Self::VisualStudioCode
                 | Self::AzureCli
                 | Self::AzurePowerShell
                 | Self::AzureDeveloperCli
@@ -87,6 +95,11 @@ impl DefaultMember {
         )
     }
 
+    /// Whether `AZURE_TOKEN_CREDENTIALS` may name this member alone.
+    fn selectable(self) -> bool {
+        self != Self::SharedTokenCache
+    }
+
     fn default_excluded(self) -> bool {
         self == Self::InteractiveBrowser
     }
@@ -98,6 +111,7 @@ impl DefaultMember {
             Self::WorkloadIdentity => ("workload-identity", cfg!(feature = "workload-identity")),
             Self::GitHubActions => ("github-actions", cfg!(feature = "github-actions")),
             Self::ManagedIdentity => ("managed-identity", cfg!(feature = "managed-identity")),
+            Self::SharedTokenCache => ("shared-cache", cfg!(feature = "shared-cache")),
             Self::VisualStudioCode
             | Self::AzureCli
             | Self::AzurePowerShell
@@ -143,6 +157,10 @@ pub struct DefaultAzureCredentialOptions {
     pub interactive_browser_tenant_id: Option<String>,
     /// The client id of InteractiveBrowserCredential (default: the developer sign-on app).
     pub interactive_browser_client_id: Option<String>,
+    /// The user name of SharedTokenCacheCredential's account (default `AZURE_USERNAME`).
+    pub shared_cache_username: Option<String>,
+    /// The home tenant of SharedTokenCacheCredential's account (default `AZURE_TENANT_ID`).
+    pub shared_cache_tenant_id: Option<String>,
     /// The IMDS base address, without turning the availability probe off (unlike
     /// `AZURE_POD_IDENTITY_AUTHORITY_HOST`): for tests and unusual networks.
     pub imds_endpoint: Option<String>,
@@ -166,6 +184,8 @@ impl Default for DefaultAzureCredentialOptions {
             imds_endpoint: None,
             interactive_browser_tenant_id: None,
             interactive_browser_client_id: None,
+            shared_cache_username: None,
+            shared_cache_tenant_id: None,
         }
     }
 }
@@ -252,7 +272,7 @@ pub(crate) fn selection(value: Option<&str>, require: bool) -> Result<Option<Vec
             .collect(),
         name => match DefaultMember::ALL
             .into_iter()
-            .find(|m| m.env_name() == name)
+            .find(|m| m.selectable() && m.env_name() == name)
         {
             Some(m) => vec![m],
             None => {
@@ -288,7 +308,11 @@ pub(crate) fn included(options: &DefaultAzureCredentialOptions) -> Result<Vec<De
         .collect())
 }
 
-#[cfg(any(feature = "workload-identity", feature = "managed-identity"))]
+#[cfg(any(
+    feature = "workload-identity",
+    feature = "managed-identity",
+    feature = "shared-cache"
+))]
 /// A member that could not be built (missing settings): it answers "unavailable" with the
 /// construction error, so the chain's error shows it.
 #[derive(Debug)]
@@ -297,7 +321,11 @@ struct Unbuilt {
     error: String,
 }
 
-#[cfg(any(feature = "workload-identity", feature = "managed-identity"))]
+#[cfg(any(
+    feature = "workload-identity",
+    feature = "managed-identity",
+    feature = "shared-cache"
+))]
 impl BlockingTokenCredential for Unbuilt {
     fn get_token_blocking(&self, _: &TokenRequest) -> Result<AccessToken> {
         Err(Error::unavailable(self.name, self.error.clone()))
@@ -307,7 +335,11 @@ impl BlockingTokenCredential for Unbuilt {
     }
 }
 
-#[cfg(any(feature = "workload-identity", feature = "managed-identity"))]
+#[cfg(any(
+    feature = "workload-identity",
+    feature = "managed-identity",
+    feature = "shared-cache"
+))]
 impl TokenCredential for Unbuilt {
     fn get_token<'a>(&'a self, r: &'a TokenRequest) -> BoxFuture<'a, Result<AccessToken>> {
         Box::pin(async move { self.get_token_blocking(r) })
@@ -317,7 +349,11 @@ impl TokenCredential for Unbuilt {
     }
 }
 
-#[cfg(any(feature = "workload-identity", feature = "managed-identity"))]
+#[cfg(any(
+    feature = "workload-identity",
+    feature = "managed-identity",
+    feature = "shared-cache"
+))]
 fn unbuilt(name: &'static str, error: &Error) -> ChainMember {
     ChainMember::new(Arc::new(Unbuilt {
         name,
@@ -349,6 +385,11 @@ impl DefaultAzureCredential {
         let mut missing_features: Vec<&str> = Vec::new();
         for member in &members {
             let (feature, on) = member.feature();
+            // SharedTokenCache without its feature is absent without a note (Python leaves it
+            // out silently where it is unsupported).
+            if !on && *member == DefaultMember::SharedTokenCache {
+                continue;
+            }
             if !on {
                 if !missing_features.contains(&feature) {
                     missing_features.push(feature);
@@ -492,6 +533,34 @@ fn build_member(
                 Err(e) => unbuilt("ManagedIdentityCredential", &e),
             }
         }
+        #[cfg(feature = "shared-cache")]
+        DefaultMember::SharedTokenCache => {
+            let mut b = identity_interactive::SharedTokenCacheCredential::builder()
+                .env(options.env.clone())
+                .transport_options(options.transport_options.clone())
+                .within_default_azure_credential(true);
+            if let Some(u) = options
+                .shared_cache_username
+                .clone()
+                .or_else(|| options.env.non_empty("AZURE_USERNAME"))
+            {
+                b = b.username(u);
+            }
+            if let Some(t) = options
+                .shared_cache_tenant_id
+                .clone()
+                .or_else(|| options.env.non_empty("AZURE_TENANT_ID"))
+            {
+                b = b.tenant_id(t);
+            }
+            if let Some(a) = &options.authority_host {
+                b = b.authority_host(a.clone());
+            }
+            match b.build() {
+                Ok(c) => ChainMember::new(Arc::new(c)),
+                Err(e) => unbuilt("SharedTokenCacheCredential", &e),
+            }
+        }
         #[cfg(feature = "interactive")]
         DefaultMember::InteractiveBrowser => {
             let mut b = identity_interactive::InteractiveBrowserCredential::builder()
@@ -622,7 +691,8 @@ mod tests {
     #[test]
     fn token_credentials_selection() {
         let all = names(&[], DefaultAzureCredentialOptions::default()).unwrap();
-        assert_eq!(all.len(), 8);
+        assert_eq!(all.len(), 9);
+        assert_eq!(all[4], "sharedtokencachecredential");
         assert!(!all.contains(&"interactivebrowsercredential"));
         assert_eq!(
             names(
@@ -631,6 +701,7 @@ mod tests {
             )
             .unwrap(),
             [
+                "sharedtokencachecredential",
                 "visualstudiocodecredential",
                 "azureclicredential",
                 "azurepowershellcredential",
@@ -663,6 +734,17 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.message().starts_with("Invalid value for AZURE_TOKEN_CREDENTIALS: nope. Valid values are: dev, prod, azureclicredential,"));
+        // SharedTokenCacheCredential cannot be selected alone.
+        let e = names(
+            &[("AZURE_TOKEN_CREDENTIALS", "sharedtokencachecredential")],
+            DefaultAzureCredentialOptions::default(),
+        )
+        .unwrap_err();
+        assert!(
+            e.message().starts_with(
+                "Invalid value for AZURE_TOKEN_CREDENTIALS: sharedtokencachecredential."
+            )
+        );
         // Explicit exclusions override, both ways.
         let opts = DefaultAzureCredentialOptions::default().exclude(DefaultMember::AzureCli, false);
         assert_eq!(

@@ -28,6 +28,8 @@ pub use identity_interactive::{
     AuthenticationRecord, AuthorizationCodeCredential, DeviceCodeCredential,
     InteractiveBrowserCredential,
 };
+#[cfg(feature = "shared-cache")]
+pub use identity_interactive::{SharedTokenCacheCredential, TokenCachePersistenceOptions};
 #[cfg(feature = "managed-identity")]
 pub use identity_msi::{ManagedIdentityCredential, ManagedIdentityId};
 #[cfg(any(

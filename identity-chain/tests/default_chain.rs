@@ -147,18 +147,19 @@ fn nothing_available_lists_every_member_and_fails_in_about_the_probe_bound() {
     let home = Home::new();
     let (_silent, silent) = silent_listener();
     let credential = dac(&emu, home.base_env(), &silent);
-    assert_eq!(
-        credential.members(),
-        [
-            "EnvironmentCredential",
-            "WorkloadIdentityCredential",
-            "ManagedIdentityCredential",
-            "VisualStudioCodeCredential",
-            "AzureCliCredential",
-            "AzurePowerShellCredential",
-            "AzureDeveloperCliCredential"
-        ]
-    );
+    let mut expected = vec![
+        "EnvironmentCredential",
+        "WorkloadIdentityCredential",
+        "ManagedIdentityCredential",
+        "VisualStudioCodeCredential",
+        "AzureCliCredential",
+        "AzurePowerShellCredential",
+        "AzureDeveloperCliCredential",
+    ];
+    if cfg!(feature = "shared-cache") {
+        expected.insert(3, "SharedTokenCacheCredential");
+    }
+    assert_eq!(credential.members(), expected);
     // The reqwest transport needs a tokio runtime for the async form.
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -235,16 +236,20 @@ fn token_credentials_variable_and_exclusions_shape_the_chain() {
             "ManagedIdentityCredential"
         ]
     );
+    let mut dev = vec![
+        "VisualStudioCodeCredential",
+        "AzureCliCredential",
+        "AzurePowerShellCredential",
+        "AzureDeveloperCliCredential",
+    ];
+    if cfg!(feature = "shared-cache") {
+        dev.insert(0, "SharedTokenCacheCredential");
+    }
     assert_eq!(
         build(&[("AZURE_TOKEN_CREDENTIALS", "dev")], d())
             .unwrap()
             .members(),
-        [
-            "VisualStudioCodeCredential",
-            "AzureCliCredential",
-            "AzurePowerShellCredential",
-            "AzureDeveloperCliCredential"
-        ]
+        dev
     );
     assert_eq!(
         build(
@@ -265,6 +270,7 @@ fn token_credentials_variable_and_exclusions_shape_the_chain() {
         .exclude(DefaultMember::Environment, true)
         .exclude(DefaultMember::WorkloadIdentity, true)
         .exclude(DefaultMember::ManagedIdentity, true)
+        .exclude(DefaultMember::SharedTokenCache, true)
         .exclude(DefaultMember::VisualStudioCode, true)
         .exclude(DefaultMember::AzurePowerShell, true)
         .exclude(DefaultMember::AzureDeveloperCli, true);
