@@ -88,6 +88,13 @@ pub enum Grant<'a> {
         /// The incoming user token.
         user_assertion: &'a Secret,
     },
+    /// The deprecated resource-owner password grant (no MFA).
+    Password {
+        /// The user's sign-in name.
+        username: &'a str,
+        /// The user's password.
+        password: &'a Secret,
+    },
 }
 
 /// Everything a token request needs.
@@ -208,6 +215,11 @@ pub fn token_request(params: &TokenRequestParams<'_>) -> Request {
             form.push(("assertion", user_assertion.secret()));
             form.push(("requested_token_use", "on_behalf_of"));
         }
+        Grant::Password { username, password } => {
+            form.push(("grant_type", "password"));
+            form.push(("username", username));
+            form.push(("password", password.secret()));
+        }
     }
     match params.client_auth {
         ClientAuth::None => {}
@@ -280,7 +292,9 @@ pub fn refresh_on(
     refresh_in: Option<i64>,
 ) -> Option<SystemTime> {
     match refresh_in {
-        Some(r) if r > 0 => Some(request_time + Duration::from_secs(r.unsigned_abs())),
+        // `checked_add`: a refresh_in past the end of time (it used to panic) means no early
+        // refresh.
+        Some(r) if r > 0 => request_time.checked_add(Duration::from_secs(r.unsigned_abs())),
         _ => {
             let lifetime = expires_on.duration_since(request_time).ok()?.as_secs();
             (lifetime >= 7200).then(|| request_time + Duration::from_secs(lifetime / 2))
@@ -320,7 +334,13 @@ pub fn parse_token_response(
     let expires_on = match body.get("expires_on").and_then(flexible_int) {
         Some(on) => from_unix_seconds(on),
         None => match body.get("expires_in").and_then(flexible_int) {
-            Some(secs) => request_time + Duration::from_secs(secs.max(0).unsigned_abs()),
+            // An expires_in past the end of time used to panic: it is an unexpected response.
+            Some(secs) => {
+                match request_time.checked_add(Duration::from_secs(secs.max(0).unsigned_abs())) {
+                    Some(on) => on,
+                    None => return Err(unexpected(response)),
+                }
+            }
             None => return Err(unexpected(response)),
         },
     };
@@ -649,6 +669,31 @@ mod tests {
             ]
             .map(|(k, v)| (k.to_owned(), v.to_owned()))
         );
+    }
+
+    #[test]
+    fn password_grant_form() {
+        let password = Secret::new("planted-password");
+        let r = token_request(&TokenRequestParams {
+            endpoint: "https://h/organizations/oauth2/v2.0/token",
+            client_id: "cid",
+            grant: Grant::Password {
+                username: "alice@contoso.com",
+                password: &password,
+            },
+            client_auth: ClientAuth::None,
+            scope: "s offline_access openid profile",
+            claims: None,
+            client_info: true,
+        });
+        let f = form(&r);
+        let get = |k: &str| f.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+        assert_eq!(get("grant_type"), Some("password"));
+        assert_eq!(get("username"), Some("alice@contoso.com"));
+        assert_eq!(get("password"), Some("planted-password"));
+        assert_eq!(get("client_info"), Some("1"));
+        assert_eq!(get("client_secret"), None);
+        assert!(!format!("{r:?}").contains("planted-password"));
     }
 
     #[test]
