@@ -1,6 +1,8 @@
 //! Project automation. Run `cargo xtask help`.
 #![forbid(unsafe_code)]
 
+mod bench;
+
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
@@ -15,8 +17,13 @@ usage: cargo xtask <command>
                      rustdoc -D warnings
   demo               start identity-emulator and get tokens through what exists so far
   emulator [ARGS]    run identity-emulator in the foreground (ARGS go to it; try --help)
-  bench [cache|size] run the benchmarks: the token cache; binary size, crate count and cold
-                     build time of a managed-identity-only program beside the official crate
+  bench [--quick] [peers|chain|size|cache]
+                     the benchmarks, ours beside the official azure_identity crate and Python
+                     azure-identity against one identity-emulator; with no part named, all of
+                     them, written to BENCHMARKS.md and bench/charts/*.svg. peers: cold, cached
+                     and concurrent get_token; chain: DefaultAzureCredential with nothing
+                     available and with a slow az; size: binary size, crate count and cold build
+                     time; cache: the token cache micro-benchmark. --quick: a short run
   help               this text
 
 Cargo's target dir defaults to ~/.cache/azure-identity-rs/target (outside the clone) unless
@@ -33,7 +40,7 @@ fn main() -> ExitCode {
         Some("ci") => ci(&root),
         Some("demo") => demo(&root),
         Some("emulator") => emulator(&root, &args[1..]),
-        Some("bench") => bench(&root, &args[1..]),
+        Some("bench") => bench::bench(&root, &args[1..]),
         Some("help" | "--help" | "-h") | None => {
             println!("{HELP}");
             Ok(())
@@ -507,176 +514,6 @@ fn emulator(root: &Path, args: &[String]) -> Result<(), String> {
     cmd.args(["run", "--quiet", "--package", "identity-emulator", "--"])
         .args(args);
     run(cmd, "identity-emulator")
-}
-
-fn bench(root: &Path, args: &[String]) -> Result<(), String> {
-    let which = args.first().map_or("all", String::as_str);
-    if matches!(which, "cache" | "all") {
-        let mut cmd = cargo(root);
-        cmd.args(["bench", "--package", "identity-cache", "--bench", "cache"]);
-        run(cmd, "bench cache")?;
-    }
-    if matches!(which, "size" | "all") {
-        bench_size(root)?;
-    }
-    if !matches!(which, "cache" | "size" | "all") {
-        return Err(format!(
-            "no benchmark named '{which}' (available: cache, size)"
-        ));
-    }
-    if which == "all" {
-        eprintln!(
-            "\nNot built yet: cold get_token and chain timings against the peers (issue 10)."
-        );
-    }
-    Ok(())
-}
-
-/// One binary to measure: how to build it and where it lands.
-struct SizeCase {
-    label: &'static str,
-    manifest: &'static str,
-    args: &'static [&'static str],
-    binary: &'static str,
-}
-
-/// Builds each binary cold (its own empty target dir) in the release (strip only) and min-size
-/// profiles and prints size, crate count and build time beside the official crate's.
-fn bench_size(root: &Path) -> Result<(), String> {
-    let cases = [
-        SizeCase {
-            label: "identity-msi, blocking, ureq (examples/imds_blocking)",
-            manifest: "Cargo.toml",
-            args: &[
-                "-p",
-                "identity-msi",
-                "--example",
-                "imds_blocking",
-                "--no-default-features",
-                "--features",
-                "ureq",
-            ],
-            binary: "examples/imds_blocking",
-        },
-        SizeCase {
-            label: "identity-msi, blocking, built-in HTTP (examples/imds_direct)",
-            manifest: "Cargo.toml",
-            args: &[
-                "-p",
-                "identity-msi",
-                "--example",
-                "imds_direct",
-                "--no-default-features",
-            ],
-            binary: "examples/imds_direct",
-        },
-        SizeCase {
-            label: "official azure_identity 1.0.0 (bench/peers/azure-identity-mi)",
-            manifest: "bench/peers/azure-identity-mi/Cargo.toml",
-            args: &[],
-            binary: "peer-azure-identity-mi",
-        },
-    ];
-    let home = std::env::var_os("HOME").map_or_else(|| PathBuf::from("/tmp"), PathBuf::from);
-    let scratch = home.join(".cache/azure-identity-rs/bench-size");
-    let mut rows = Vec::new();
-    for case in &cases {
-        let crates = crate_count(root, case)?;
-        for profile in ["release", "min-size"] {
-            let target = scratch.join(format!("{}-{profile}", case.binary.replace('/', "-")));
-            let _ = std::fs::remove_dir_all(&target);
-            let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-            cmd.current_dir(root)
-                .args([
-                    "build",
-                    "--quiet",
-                    "--manifest-path",
-                    case.manifest,
-                    "--profile",
-                    profile,
-                ])
-                .args(case.args)
-                .env("CARGO_TARGET_DIR", &target);
-            let started = Instant::now();
-            run(cmd, &format!("cold build: {} [{profile}]", case.label))?;
-            let secs = started.elapsed().as_secs_f64();
-            let path = target.join(profile).join(case.binary);
-            let size = std::fs::metadata(&path)
-                .map_err(|e| format!("{}: {e}", path.display()))?
-                .len();
-            rows.push((case.label, profile, size, crates, secs));
-            let _ = std::fs::remove_dir_all(&target);
-        }
-    }
-    let peer = |profile: &str| {
-        rows.iter()
-            .find(|r| r.0.starts_with("official") && r.1 == profile)
-            .copied()
-    };
-    println!(
-        "\n| binary | profile | size | crates | cold build | size vs official | build time vs official |"
-    );
-    println!("|---|---|---|---|---|---|---|");
-    for &(label, profile, size, crates, secs) in &rows {
-        let (rs, rt) = match peer(profile) {
-            Some(p) if !label.starts_with("official") => (
-                format!("{:.2}x", size as f64 / p.2 as f64),
-                format!("{:.2}x", secs / p.4),
-            ),
-            _ => ("1x".into(), "1x".into()),
-        };
-        println!(
-            "| {label} | {profile} | {:.0} KB | {crates} | {secs:.0} s | {rs} | {rt} |",
-            size as f64 / 1024.0
-        );
-    }
-    println!(
-        "\n({} cores; cold builds run one after another, each with an empty target dir.)",
-        std::thread::available_parallelism().map_or(0, |n| n.get())
-    );
-    Ok(())
-}
-
-/// The number of distinct packages in the normal dependency graph of a case.
-fn crate_count(root: &Path, case: &SizeCase) -> Result<usize, String> {
-    let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-    cmd.current_dir(root).args([
-        "tree",
-        "--manifest-path",
-        case.manifest,
-        "-e",
-        "normal",
-        "--prefix",
-        "none",
-    ]);
-    // `cargo tree` takes the package and features but not `--example`.
-    let mut skip = false;
-    for a in case.args {
-        if skip {
-            skip = false;
-            continue;
-        }
-        if *a == "--example" {
-            skip = true;
-            continue;
-        }
-        cmd.arg(a);
-    }
-    let out = cmd.output().map_err(|e| format!("cargo tree: {e}"))?;
-    if !out.status.success() {
-        return Err(format!(
-            "cargo tree failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        ));
-    }
-    let names: BTreeSet<String> = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| {
-            let mut parts = l.split_whitespace();
-            Some(format!("{} {}", parts.next()?, parts.next()?))
-        })
-        .collect();
-    Ok(names.len())
 }
 
 #[cfg(test)]
