@@ -444,14 +444,21 @@ fn find_at<'a>(
     entries: impl Iterator<Item = &'a AccessTokenEntry>,
     scopes: &[String],
     now: SystemTime,
+    respect_refresh_on: bool,
     matches: impl Fn(&AccessTokenEntry) -> bool,
 ) -> Option<AccessToken> {
     let now = unix_seconds(now);
     entries
         .filter(|e| matches(e) && target_covers(&e.target, scopes))
+        .filter(|e| {
+            !respect_refresh_on || parse_ts(e.refresh_on.as_deref()).is_none_or(|r| r > now)
+        })
         .filter_map(|e| {
             let expires = parse_ts(e.expires_on.as_deref())?;
-            (expires - ACCESS_TOKEN_MARGIN.as_secs() as i64 > now).then_some((e, expires))
+            // saturating: an `expires_on` near i64::MIN in a cache file written by another tool
+            // used to overflow (a panic in debug builds, an expired token served in release).
+            (expires.saturating_sub(ACCESS_TOKEN_MARGIN.as_secs() as i64) > now)
+                .then_some((e, expires))
         })
         .max_by_key(|(_, expires)| *expires)
         .map(|(e, expires)| {
@@ -590,8 +597,9 @@ impl MsalCache {
         Some(home)
     }
 
-    /// A user access token of `home_account_id` for `client_id` in `environment` and `realm`
-    /// covering `scopes` and valid for at least 5 more minutes (the latest-expiring one).
+    /// An access token of `home_account_id` (`None`: an application token) for `client_id` in
+    /// `environment` and `realm` covering `scopes`, valid for at least 5 more minutes and not
+    /// past its `refresh_on` (MSAL refreshes those): the latest-expiring one.
     pub fn find_access_token(
         &self,
         home_account_id: Option<&str>,
@@ -601,7 +609,7 @@ impl MsalCache {
         scopes: &[String],
         now: SystemTime,
     ) -> Option<AccessToken> {
-        find_at(self.access_tokens.values(), scopes, now, |e| {
+        find_at(self.access_tokens.values(), scopes, now, true, |e| {
             e.home_account_id.as_deref() == home_account_id
                 && e.environment.eq_ignore_ascii_case(environment)
                 && e.client_id == client_id
@@ -617,7 +625,7 @@ impl MsalCache {
         scopes: &[String],
         now: SystemTime,
     ) -> Option<AccessToken> {
-        find_at(self.access_tokens.values(), scopes, now, |e| {
+        find_at(self.access_tokens.values(), scopes, now, false, |e| {
             e.home_account_id.as_deref() == Some(home_account_id)
         })
     }
@@ -823,6 +831,30 @@ mod tests {
                 .find_account_access_token("uid1.tid1", &scopes, now)
                 .is_some()
         );
+        // Past refresh_on: MSAL refreshes, so the lookup skips it (the §5.12 one does not).
+        let saved = cache.clone();
+        for e in cache.access_tokens.values_mut() {
+            e.refresh_on = Some("1700001000".into());
+        }
+        let later = from_unix_seconds(1_700_001_000);
+        assert!(
+            cache
+                .find_access_token(
+                    Some("uid1.tid1"),
+                    "login.microsoftonline.com",
+                    "c",
+                    "organizations",
+                    &scopes,
+                    later
+                )
+                .is_none()
+        );
+        assert!(
+            cache
+                .find_account_access_token("uid1.tid1", &scopes, later)
+                .is_some()
+        );
+        cache = saved;
         let (key, rt) = cache
             .find_refresh_token("uid1.tid1", "login.microsoftonline.com", "c")
             .unwrap();
