@@ -27,8 +27,7 @@ impl ReqwestClient {
         #[cfg(feature = "rustls")]
         {
             super::install_default_tls_provider();
-            let roots = super::tls::trusted_roots(&options.extra_root_certificates_pem)?;
-            let config = super::tls::client_config(super::tls::root_store(roots))?;
+            let config = super::tls::shared_client_config(&options.extra_root_certificates_pem)?;
             builder = builder.tls_backend_preconfigured(config);
         }
         let client = builder.build().map_err(|e| {

@@ -5,7 +5,7 @@ use crate::error::{Error, Result};
 use rustls::RootCertStore;
 use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, OnceLock};
 
 /// Parses every certificate of a PEM text.
 pub fn parse_pem_certificates(pem: &str) -> Result<Vec<CertificateDer<'static>>> {
@@ -26,18 +26,49 @@ pub fn parse_pem_certificates(pem: &str) -> Result<Vec<CertificateDer<'static>>>
     Ok(certs)
 }
 
-/// The trusted roots: the platform store (which includes `SSL_CERT_FILE` / `SSL_CERT_DIR`)
-/// plus `extra_pem`.
+/// The platform's root certificates, read once per process: reading and parsing the system
+/// bundle costs milliseconds, and every credential builds one or two HTTP clients.
+fn platform_roots() -> &'static [CertificateDer<'static>] {
+    static ROOTS: OnceLock<Vec<CertificateDer<'static>>> = OnceLock::new();
+    ROOTS.get_or_init(|| {
+        let native = rustls_native_certs::load_native_certs();
+        for error in &native.errors {
+            tracing::debug!(%error, "could not load some platform root certificates");
+        }
+        native.certs
+    })
+}
+
+/// The trusted roots: the platform store (which includes `SSL_CERT_FILE` / `SSL_CERT_DIR`, read
+/// once per process) plus `extra_pem`.
 pub fn trusted_roots(extra_pem: &[String]) -> Result<Vec<CertificateDer<'static>>> {
-    let native = rustls_native_certs::load_native_certs();
-    for error in &native.errors {
-        tracing::debug!(%error, "could not load some platform root certificates");
-    }
-    let mut roots = native.certs;
+    let mut roots = platform_roots().to_vec();
     for pem in extra_pem {
         roots.extend(parse_pem_certificates(pem)?);
     }
     Ok(roots)
+}
+
+/// A client configuration trusting the platform roots plus `extra_pem`, built once per
+/// distinct `extra_pem` (the last few are kept) and cloned after that.
+pub fn shared_client_config(extra_pem: &[String]) -> Result<rustls::ClientConfig> {
+    type Built = Vec<(Vec<String>, rustls::ClientConfig)>;
+    static BUILT: Mutex<Built> = Mutex::new(Vec::new());
+    let lock = || {
+        BUILT
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    };
+    if let Some((_, config)) = lock().iter().find(|(k, _)| k.as_slice() == extra_pem) {
+        return Ok(config.clone());
+    }
+    let config = client_config(root_store(trusted_roots(extra_pem)?))?;
+    let mut built = lock();
+    if built.len() >= 4 {
+        built.remove(0);
+    }
+    built.push((extra_pem.to_vec(), config.clone()));
+    Ok(config)
 }
 
 /// A root store of `roots` (unparsable platform certificates are skipped and logged).
