@@ -6,12 +6,12 @@ use std::io::{ErrorKind, Write as _};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
-/// How long a writer waits for the lock before giving up.
-pub(crate) const LOCK_TIMEOUT: Duration = Duration::from_secs(5);
+#[cfg(test)]
+const LOCK_TIMEOUT: Duration = Duration::from_secs(5);
 /// The longest pause between two attempts. msal-extensions retries every 0.25 s; shorter,
 /// randomised pauses give every waiting process many chances, so that none starves behind a
 /// busy lock.
-const MAX_RETRY: Duration = Duration::from_millis(50);
+const MAX_RETRY: Duration = Duration::from_millis(20);
 /// The first pause; doubled on every failed attempt up to [`MAX_RETRY`].
 const FIRST_RETRY: Duration = Duration::from_millis(1);
 /// A lock file older than this whose owner cannot be checked is considered abandoned.
@@ -64,7 +64,7 @@ fn is_stale(path: &Path) -> bool {
         .is_some_and(|age| age > STALE_AGE)
 }
 
-/// Takes the lock `path`, retrying with growing random pauses (at most 50 ms apart) for up to
+/// Takes the lock `path`, retrying with growing random pauses (at most 20 ms apart) for up to
 /// `timeout`. A lock left by a process that died is removed.
 pub(crate) fn acquire(path: &Path, timeout: Duration) -> std::io::Result<LockGuard> {
     let start = Instant::now();

@@ -73,6 +73,7 @@ pub struct PersistentTokenCache {
     /// The unencrypted file, or the Secret Service's signal file.
     path: PathBuf,
     lock_path: PathBuf,
+    lock_timeout: Duration,
     backend: Backend,
     state: Mutex<Synced>,
 }
@@ -222,6 +223,7 @@ impl PersistentTokenCache {
         Ok(Self {
             path,
             lock_path,
+            lock_timeout: options.lock_timeout,
             backend,
             state: Mutex::new(Synced::default()),
         })
@@ -312,7 +314,7 @@ impl PersistentTokenCache {
 
     /// Applies `change` to the current document under the cross-process lock and saves it.
     pub fn modify<R>(&self, change: impl FnOnce(&mut MsalCache) -> R) -> Result<R> {
-        let _guard = lock::acquire(&self.lock_path, lock::LOCK_TIMEOUT)
+        let _guard = lock::acquire(&self.lock_path, self.lock_timeout)
             .map_err(|e| io_error("lock", &self.lock_path, &e))?;
         let mut cache = self.load()?;
         let result = change(&mut cache);

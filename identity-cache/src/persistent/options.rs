@@ -1,6 +1,7 @@
 //! [`TokenCachePersistenceOptions`] (PROTOCOL.md §10.3).
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 /// Where and how a credential persists its tokens across processes.
 ///
@@ -31,6 +32,9 @@ pub struct TokenCachePersistenceOptions {
     /// Never use the Secret Service, even when one is reachable (the cache must then be allowed
     /// unencrypted storage). For tests and for machines whose keyring prompts.
     pub disable_secret_service: bool,
+    /// How long a writer waits for another process's lock before giving up on the write
+    /// (default 5 s, as msal-extensions).
+    pub lock_timeout: Duration,
 }
 
 impl Default for TokenCachePersistenceOptions {
@@ -40,6 +44,7 @@ impl Default for TokenCachePersistenceOptions {
             allow_unencrypted_storage: false,
             directory: None,
             disable_secret_service: false,
+            lock_timeout: Duration::from_secs(5),
         }
     }
 }
@@ -70,6 +75,13 @@ impl TokenCachePersistenceOptions {
     #[must_use]
     pub fn with_secret_service_disabled(mut self, disabled: bool) -> Self {
         self.disable_secret_service = disabled;
+        self
+    }
+
+    /// Sets how long a writer waits for the cross-process lock.
+    #[must_use]
+    pub fn with_lock_timeout(mut self, timeout: Duration) -> Self {
+        self.lock_timeout = timeout;
         self
     }
 
