@@ -448,6 +448,11 @@ fn install_test_tools(root: &Path) -> Vec<(String, String)> {
             "headless Chromium",
             "identity-interactive/scripts/install-chromium.sh",
         ),
+        (
+            "AZID_SECRET_SERVICE",
+            "a D-Bus Secret Service (GNOME Keyring)",
+            "identity-cache/scripts/install-secret-service.sh",
+        ),
     ];
     for (var, what, script) in scripts {
         eprintln!("\n==> installing {what} ({script})");
