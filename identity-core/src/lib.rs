@@ -8,6 +8,8 @@ pub mod env;
 mod error;
 pub mod http;
 pub mod pipeline;
+#[cfg(test)]
+mod proptests;
 pub mod protocol;
 pub mod random;
 mod request;

@@ -146,11 +146,15 @@ impl RetryPolicy {
 /// the computed backoff applies).
 pub fn retry_after(headers: &Headers, now: SystemTime) -> Option<Duration> {
     for name in ["retry-after-ms", "x-ms-retry-after-ms"] {
+        // A value too large for a Duration (it used to panic) or too small to be a wait at all
+        // is no hint.
         if let Some(ms) = headers.get(name).and_then(|v| v.trim().parse::<f64>().ok())
             && ms.is_finite()
             && ms > 0.0
+            && let Ok(delay) = Duration::try_from_secs_f64(ms / 1000.0)
+            && !delay.is_zero()
         {
-            return Some(Duration::from_secs_f64(ms / 1000.0));
+            return Some(delay);
         }
     }
     let value = headers.get("retry-after")?.trim();

@@ -1,9 +1,13 @@
 #![doc = include_str!("../README.md")]
 #![forbid(unsafe_code)]
 
+#[doc(hidden)]
+pub mod __fuzz;
 mod az;
 mod azd;
 mod process;
+#[cfg(test)]
+mod proptests;
 mod pwsh;
 mod tool;
 mod vscode;

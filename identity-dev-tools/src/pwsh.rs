@@ -74,6 +74,24 @@ pub(crate) fn parse_token(stdout: &str) -> Option<AccessToken> {
     Some(AccessToken::new(token, from_unix_seconds(expires)))
 }
 
+/// `stdout` with the token of every `azsdk%{token}%…` masked, for quoting in an error.
+fn mask_tokens(stdout: &str) -> String {
+    const MARK: &str = "azsdk%";
+    let mut out = String::with_capacity(stdout.len());
+    let mut rest = stdout;
+    while let Some(i) = rest.find(MARK) {
+        out.push_str(&rest[..i + MARK.len()]);
+        rest = &rest[i + MARK.len()..];
+        let end = rest
+            .find(|c: char| c == '%' || c.is_whitespace())
+            .unwrap_or(rest.len());
+        out.push_str("****");
+        rest = &rest[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
 impl ToolImpl for AzurePowerShell {
     const NAME: &'static str = NAME;
     const PROGRAM: &'static str = if cfg!(windows) { "pwsh.exe" } else { "pwsh" };
@@ -145,7 +163,8 @@ impl ToolImpl for AzurePowerShell {
             ));
         }
         parse_token(&output.stdout).ok_or_else(|| {
-            let shown: String = output.stdout.chars().take(2000).collect();
+            // The token of an `azsdk%…` line that did not parse is masked (it used to be quoted).
+            let shown: String = mask_tokens(&output.stdout).chars().take(2000).collect();
             Error::authentication(
                 NAME,
                 format!("Unexpected output from Get-AzAccessToken: \"{shown}\""),

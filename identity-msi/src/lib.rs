@@ -1,6 +1,8 @@
 #![doc = include_str!("../README.md")]
 #![forbid(unsafe_code)]
 
+#[doc(hidden)]
+pub mod __fuzz;
 mod credential;
 mod direct;
 mod flow;
@@ -9,6 +11,8 @@ mod id;
 mod parse;
 #[cfg(feature = "service-fabric")]
 mod pinned;
+#[cfg(test)]
+mod proptests;
 mod source;
 mod sources;
 

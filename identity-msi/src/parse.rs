@@ -98,11 +98,20 @@ pub(crate) fn parse_token(
                         .flatten()
                 })
                 .ok_or_else(unexpected)?;
-            UNIX_EPOCH + Duration::from_secs(u64::try_from(secs).map_err(|_| unexpected())?)
+            // checked_add: an expiry past the end of time (it used to panic) is unexpected.
+            UNIX_EPOCH
+                .checked_add(Duration::from_secs(
+                    u64::try_from(secs).map_err(|_| unexpected())?,
+                ))
+                .ok_or_else(unexpected)?
         }
         (_, Some(v)) => {
             let secs = flexible_int(v).ok_or_else(unexpected)?;
-            request_time + Duration::from_secs(u64::try_from(secs).map_err(|_| unexpected())?)
+            request_time
+                .checked_add(Duration::from_secs(
+                    u64::try_from(secs).map_err(|_| unexpected())?,
+                ))
+                .ok_or_else(unexpected)?
         }
         _ => return Err(unexpected()),
     };
@@ -149,8 +158,11 @@ pub(crate) fn parse_azure_ml_date(text: &str) -> Option<i64> {
         Some("PM") if (1..=12).contains(&hour) => hour = hour % 12 + 12,
         Some(_) => return None,
     }
+    // The year and offset bounds keep the arithmetic below from overflowing (a 19-digit year
+    // used to panic in debug builds and wrap in release builds).
     if !(1..=12).contains(&month)
         || !(1..=31).contains(&day)
+        || !(1..=9999).contains(&year)
         || hour > 23
         || minute > 59
         || second > 60
@@ -163,7 +175,11 @@ pub(crate) fn parse_azure_ml_date(text: &str) -> Option<i64> {
         _ => return None,
     };
     let (oh, om) = rest.split_once(':')?;
-    let offset_secs = sign * (num(oh)? * 3600 + num(om)? * 60);
+    let (oh, om) = (num(oh)?, num(om)?);
+    if oh > 23 || om > 59 {
+        return None;
+    }
+    let offset_secs = sign * (oh * 3600 + om * 60);
     let days = days_from_civil(year, month, day);
     Some(days * 86_400 + hour * 3600 + minute * 60 + second - offset_secs)
 }

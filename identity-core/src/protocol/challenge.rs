@@ -47,7 +47,9 @@ pub fn parse_www_authenticate(header: &str) -> Vec<(String, Vec<(String, String)
             }
             rest = remaining.trim_start().trim_start_matches(',').trim_start();
         } else if token.is_empty() {
-            rest = after.trim_start_matches(',').trim_start();
+            // A stray separator or an `=` with no name before it: skip it (it used to loop
+            // forever on `=`).
+            rest = after.trim_start_matches([',', '=']).trim_start();
         } else {
             challenges.push((token.to_owned(), Vec::new()));
             rest = after.trim_start_matches(',').trim_start();
@@ -113,6 +115,23 @@ mod tests {
             "q\"uote"
         );
         assert!(parse_www_authenticate("").is_empty());
+    }
+
+    #[test]
+    fn an_equals_sign_without_a_name_is_skipped() {
+        // Found by the www_authenticate property test: these looped forever.
+        assert!(parse_www_authenticate("=").is_empty());
+        assert_eq!(
+            parse_www_authenticate(r#"= Bearer, =x, ,= error="insufficient_claims""#),
+            vec![
+                ("Bearer".to_owned(), Vec::new()),
+                (
+                    "x".to_owned(),
+                    vec![("error".to_owned(), "insufficient_claims".to_owned())]
+                ),
+            ]
+        );
+        assert_eq!(claims_challenge("Bearer =="), None);
     }
 
     #[test]

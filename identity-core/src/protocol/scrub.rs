@@ -29,7 +29,9 @@ pub fn scrub(text: &str, max_len: usize) -> String {
     while let Some(pos) = rest.find('"') {
         out.push_str(&rest[..pos]);
         let after_quote = &rest[pos + 1..];
-        let Some(end) = after_quote.find('"') else {
+        // The key ends at the first quote that is not escaped: an escaped quote in an earlier
+        // value used to shift the scan so that a secret value was read as a key and kept.
+        let Some(end) = string_end(after_quote) else {
             out.push_str(&rest[pos..]);
             rest = "";
             break;
@@ -63,16 +65,21 @@ pub fn scrub(text: &str, max_len: usize) -> String {
 
 /// Skips past the end of a JSON string body (after its opening quote), honouring escapes.
 fn skip_json_string(s: &str) -> &str {
+    string_end(s).map_or("", |end| &s[end + 1..])
+}
+
+/// The index of the quote that closes a JSON string body (after its opening quote).
+fn string_end(s: &str) -> Option<usize> {
     let mut escaped = false;
     for (i, c) in s.char_indices() {
         match c {
             _ if escaped => escaped = false,
             '\\' => escaped = true,
-            '"' => return &s[i + 1..],
+            '"' => return Some(i),
             _ => {}
         }
     }
-    ""
+    None
 }
 
 #[cfg(test)]
@@ -93,5 +100,15 @@ mod tests {
         );
         assert_eq!(scrub("not json \"", 100), "not json \"");
         assert_eq!(scrub("abcdef", 3), "abc…");
+    }
+
+    #[test]
+    fn an_escaped_quote_in_an_earlier_value_does_not_unmask_a_secret() {
+        // Found by the planted-secret property test: the refresh token was shown.
+        let body = r#"{"a":"x\"y","refresh_token":"s3cret","b":"\\","access_token":"s4cret"}"#;
+        assert_eq!(
+            scrub(body, 1000),
+            r#"{"a":"x\"y","refresh_token":"****","b":"\\","access_token":"****"}"#
+        );
     }
 }
