@@ -393,6 +393,9 @@ pub(crate) struct ConfidentialClient {
     pub(crate) transport: Transport,
     cache: TokenCache,
     discovered: AtomicBool,
+    /// The persistent cache of application tokens (feature `persistent`).
+    #[cfg(feature = "persistent")]
+    persist: Option<crate::persist::AppPersistence>,
 }
 
 impl ConfidentialClient {
@@ -405,6 +408,22 @@ impl ConfidentialClient {
         options: &CredentialOptions,
     ) -> Result<Self> {
         let transport = Transport::new(config.name, options)?;
+        #[cfg(feature = "persistent")]
+        let persist = match (&options.cache_persistence, &grant) {
+            (None, _) => None,
+            (Some(p), GrantKind::ClientCredentials) => Some(crate::persist::AppPersistence::open(
+                config.name,
+                p,
+                &*options.env,
+                &config.authority,
+            )?),
+            (Some(_), GrantKind::OnBehalfOf(_)) => {
+                return Err(Error::invalid_configuration(
+                    config.name,
+                    "OnBehalfOfCredential keeps its tokens in memory only: remove cache_persistence.",
+                ));
+            }
+        };
         let mut cache_options = CacheOptions::default();
         cache_options.clock = options.clock.clone();
         let home_key = tenant_key(key_salt, &config.tenant_id);
@@ -417,6 +436,8 @@ impl ConfidentialClient {
             transport,
             cache: TokenCache::with_options(cache_options),
             discovered: AtomicBool::new(false),
+            #[cfg(feature = "persistent")]
+            persist,
         })
     }
 
@@ -459,6 +480,9 @@ impl ConfidentialClient {
         request: &TokenRequest,
         tenant: &str,
     ) -> Result<AccessToken> {
+        if let Some(token) = self.persisted_token(request, tenant) {
+            return Ok(token);
+        }
         if self.config.needs_instance_discovery() && !self.discovered.load(Ordering::Acquire) {
             let discovery = instance_discovery_request(&self.config.authority, tenant);
             let response = pipeline
@@ -483,7 +507,7 @@ impl ConfidentialClient {
         let response = pipeline
             .send(http, &RetryPolicy::default())
             .map_err(|e| Error::transport(self.name(), e))?;
-        self.finish(&response, sent_at)
+        self.finish(request, tenant, &response, sent_at)
     }
 
     /// An async `get_token`.
@@ -521,6 +545,9 @@ impl ConfidentialClient {
         request: &TokenRequest,
         tenant: &str,
     ) -> Result<AccessToken> {
+        if let Some(token) = self.persisted_token(request, tenant) {
+            return Ok(token);
+        }
         if self.config.needs_instance_discovery() && !self.discovered.load(Ordering::Acquire) {
             let discovery = instance_discovery_request(&self.config.authority, tenant);
             let response = pipeline
@@ -547,13 +574,46 @@ impl ConfidentialClient {
             .send(http, &RetryPolicy::default())
             .await
             .map_err(|e| Error::transport(self.name(), e))?;
-        self.finish(&response, sent_at)
+        self.finish(request, tenant, &response, sent_at)
     }
 
-    fn finish(&self, response: &Response, sent_at: SystemTime) -> Result<AccessToken> {
-        parse_token_response(response, sent_at)
-            .map(|r| r.token)
-            .map_err(|e| e.with_credential(self.name()))
+    fn finish(
+        &self,
+        request: &TokenRequest,
+        tenant: &str,
+        response: &Response,
+        sent_at: SystemTime,
+    ) -> Result<AccessToken> {
+        let response =
+            parse_token_response(response, sent_at).map_err(|e| e.with_credential(self.name()))?;
+        #[cfg(feature = "persistent")]
+        if let Some(p) = &self.persist {
+            p.store(&self.config.client_id, tenant, request, &response, sent_at);
+        }
+        #[cfg(not(feature = "persistent"))]
+        let _ = (request, tenant);
+        Ok(response.token)
+    }
+
+    /// An application token of the persistent cache, when one is configured.
+    #[cfg(feature = "persistent")]
+    fn persisted_token(&self, request: &TokenRequest, tenant: &str) -> Option<AccessToken> {
+        let token = self.persist.as_ref()?.access_token(
+            &self.config.client_id,
+            tenant,
+            request,
+            self.transport.clock.now(),
+        )?;
+        tracing::debug!(
+            credential = self.name(),
+            "access token found in the persistent cache"
+        );
+        Some(token)
+    }
+
+    #[cfg(not(feature = "persistent"))]
+    fn persisted_token(&self, _request: &TokenRequest, _tenant: &str) -> Option<AccessToken> {
+        None
     }
 }
 

@@ -12,6 +12,8 @@ mod github_actions;
 mod kubernetes_proxy;
 mod on_behalf_of;
 mod options;
+#[cfg(feature = "persistent")]
+mod persist;
 mod workload_identity;
 
 pub use azure_pipelines::{
@@ -31,6 +33,8 @@ pub use github_actions::{
     ACTIONS_ID_TOKEN_REQUEST_TOKEN, ACTIONS_ID_TOKEN_REQUEST_URL, GitHubActionsCredential,
     GitHubActionsCredentialBuilder,
 };
+#[cfg(feature = "persistent")]
+pub use identity_cache::persistent::TokenCachePersistenceOptions;
 pub use on_behalf_of::{OnBehalfOfCredential, OnBehalfOfCredentialBuilder};
 pub use options::CredentialOptions;
 pub use workload_identity::{WorkloadIdentityCredential, WorkloadIdentityCredentialBuilder};

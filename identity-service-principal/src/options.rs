@@ -46,6 +46,10 @@ pub struct CredentialOptions {
     pub transport_options: TransportOptions,
     /// Where "now" comes from (default: the system clock); tests use a `VirtualClock`.
     pub clock: Arc<dyn Clock>,
+    /// Keep client-credential tokens in the persistent MSAL cache (feature `persistent`): the
+    /// Secret Service, or an owner-only file when allowed. Not for `OnBehalfOfCredential`.
+    #[cfg(feature = "persistent")]
+    pub cache_persistence: Option<identity_cache::persistent::TokenCachePersistenceOptions>,
 }
 
 impl Default for CredentialOptions {
@@ -61,14 +65,16 @@ impl Default for CredentialOptions {
             blocking_sleep: Arc::new(ThreadSleep),
             transport_options: TransportOptions::default(),
             clock: Arc::new(SystemClock),
+            #[cfg(feature = "persistent")]
+            cache_persistence: None,
         }
     }
 }
 
 impl fmt::Debug for CredentialOptions {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("CredentialOptions")
-            .field("authority_host", &self.authority_host)
+        let mut d = f.debug_struct("CredentialOptions");
+        d.field("authority_host", &self.authority_host)
             .field(
                 "additionally_allowed_tenants",
                 &self.additionally_allowed_tenants,
@@ -80,8 +86,10 @@ impl fmt::Debug for CredentialOptions {
             .field("env", &self.env)
             .field("http_client", &self.http_client.is_some())
             .field("async_http_client", &self.async_http_client.is_some())
-            .field("transport_options", &self.transport_options)
-            .finish_non_exhaustive()
+            .field("transport_options", &self.transport_options);
+        #[cfg(feature = "persistent")]
+        d.field("cache_persistence", &self.cache_persistence);
+        d.finish_non_exhaustive()
     }
 }
 
@@ -89,6 +97,16 @@ impl fmt::Debug for CredentialOptions {
 /// field.
 macro_rules! common_builder_methods {
     () => {
+        /// Keep tokens in the persistent cache described by `options` (feature `persistent`).
+        #[cfg(feature = "persistent")]
+        pub fn cache_persistence(
+            mut self,
+            options: identity_cache::persistent::TokenCachePersistenceOptions,
+        ) -> Self {
+            self.options.cache_persistence = Some(options);
+            self
+        }
+
         /// Replaces all shared options at once.
         pub fn options(mut self, options: $crate::CredentialOptions) -> Self {
             self.options = options;
