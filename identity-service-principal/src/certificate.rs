@@ -307,6 +307,47 @@ fn rsa_from_pkcs8(der: &[u8]) -> Result<rsa::PrivateKey> {
         .map_err(|e| deserialize_error(format!("invalid RSA private key: {e}")))
 }
 
+/// The most PBKDF2 iterations an encrypted PEM key may ask for (p12-keystore bounds PKCS#12
+/// files the same way; OpenSSL's default is 2048).
+const MAX_PBKDF2_ITERATIONS: u32 = 1_000_000;
+/// The most memory (128·N·r·p bytes) scrypt may ask for (OpenSSL's `-scrypt` default: 16 MiB).
+const MAX_SCRYPT_BYTES: u64 = 256 * 1024 * 1024;
+
+/// Refuses key-derivation parameters that would take minutes or more memory than the machine
+/// has, before deriving anything: a crafted key file used to make the process try to allocate
+/// a petabyte (scrypt N = 2^40) and abort, or spin for minutes (PBKDF2, 10^8 iterations).
+fn check_kdf_cost(scheme: &rsa::pkcs8::pkcs5::EncryptionScheme) -> Result<()> {
+    use rsa::pkcs8::pkcs5::pbes2::Kdf;
+    let Some(params) = scheme.pbes2() else {
+        return Ok(());
+    };
+    let excess = match &params.kdf {
+        Kdf::Pbkdf2(p) if p.iteration_count > MAX_PBKDF2_ITERATIONS => Some(format!(
+            "{} PBKDF2 iterations (at most {MAX_PBKDF2_ITERATIONS} are accepted)",
+            p.iteration_count
+        )),
+        Kdf::Scrypt(s) => {
+            let bytes = 128u64
+                .saturating_mul(s.cost_parameter)
+                .saturating_mul(u64::from(s.block_size))
+                .saturating_mul(u64::from(s.parallelization));
+            (bytes > MAX_SCRYPT_BYTES).then(|| {
+                format!(
+                    "scrypt with N={}, r={}, p={} ({bytes} bytes of work memory; at most {MAX_SCRYPT_BYTES} are accepted)",
+                    s.cost_parameter, s.block_size, s.parallelization
+                )
+            })
+        }
+        _ => None,
+    };
+    match excess {
+        Some(what) => Err(config_error(format!(
+            "The encrypted PEM private key asks for {what}. Re-encrypt it with the defaults: `openssl pkcs8 -topk8 -in key.pem -out key-pkcs8.pem`."
+        ))),
+        None => Ok(()),
+    }
+}
+
 fn parse_pem(data: &[u8], password: Option<&str>) -> Result<(rsa::PrivateKey, Vec<Vec<u8>>)> {
     let blocks = pem::parse_many(data).map_err(|e| deserialize_error(format!("PEM: {e}")))?;
     let mut certs = Vec::new();
@@ -337,8 +378,10 @@ fn parse_pem(data: &[u8], password: Option<&str>) -> Result<(rsa::PrivateKey, Ve
                         "The PEM private key is encrypted (ENCRYPTED PRIVATE KEY) and no password was given: pass the password (AZURE_CLIENT_CERTIFICATE_PASSWORD), or decrypt the key with `openssl pkey -in key.pem -out key-plain.pem`.",
                     ));
                 };
-                let der = rsa::pkcs8::EncryptedPrivateKeyInfoRef::try_from(block.contents())
-                    .map_err(|e| deserialize_error(format!("invalid encrypted PKCS#8 key: {e}")))?
+                let info = rsa::pkcs8::EncryptedPrivateKeyInfoRef::try_from(block.contents())
+                    .map_err(|e| deserialize_error(format!("invalid encrypted PKCS#8 key: {e}")))?;
+                check_kdf_cost(&info.encryption_algorithm)?;
+                let der = info
                     .decrypt(password)
                     .map_err(|_| {
                         config_error(
