@@ -160,3 +160,29 @@ mod regressions {
         }
     }
 }
+
+/// 10 MB of output, deeply nested JSON and invalid UTF-8 (already replaced by the process
+/// reader): a short, clear error from every tool, never the token.
+#[test]
+fn huge_deep_and_invalid_output_fails_with_short_errors() {
+    let pad = "x".repeat(10 * 1024 * 1024);
+    let lossy = String::from_utf8_lossy(b"\xff\xfe{\"a\":\xc3\x28}").into_owned();
+    for tool in 0..3u8 {
+        let huge = match tool {
+            0 => format!("{{\"accessToken\":\"{PLANTED}\",\"pad\":\"{pad}\""),
+            1 => format!("{{\"token\":\"{PLANTED}\",\"pad\":\"{pad}\""),
+            _ => format!("azsdk%{PLANTED}%{pad}"),
+        };
+        let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+        for text in [huge, deep, lossy.clone()] {
+            for (code, stdout, stderr) in
+                [(Some(0), text.as_str(), ""), (Some(1), "", text.as_str())]
+            {
+                let e = classify(tool, code, stdout, stderr).unwrap_err();
+                let shown = e.to_string().chars().count();
+                assert!(shown < 2_500, "{shown} characters");
+                assert_hidden("a huge-output error", &e);
+            }
+        }
+    }
+}

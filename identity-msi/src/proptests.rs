@@ -239,3 +239,30 @@ mod regressions {
         );
     }
 }
+
+/// 10 MB bodies, deeply nested JSON and invalid UTF-8 from any source: a short, clear error.
+#[test]
+fn huge_deep_and_invalid_bodies_fail_with_short_errors() {
+    let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+    let huge = format!(
+        "{{\"access_token\":\"{PLANTED}\",\"pad\":\"{}\"",
+        "x".repeat(10 * 1024 * 1024)
+    );
+    let garbage: Vec<u8> = (0..10 * 1024 * 1024u32).map(|i| (i % 251) as u8).collect();
+    for body in [
+        deep.into_bytes(),
+        huge.into_bytes(),
+        garbage,
+        b"\xff\xfe{\"a\":\xc3\x28}".to_vec(),
+    ] {
+        for source in 0..6 {
+            for content_type in [Some("application/json"), Some("text/html"), None] {
+                let r = response(200, body.clone(), content_type);
+                let e = outcome(source, r, &ManagedIdentityId::SystemAssigned).unwrap_err();
+                let shown = e.to_string().chars().count();
+                assert!(shown < 1_500, "{shown} characters");
+                assert_hidden("a huge-body error", &e);
+            }
+        }
+    }
+}
