@@ -97,6 +97,23 @@ fn an_expiry_at_the_start_of_time_is_expired() {
     }
 }
 
+/// Regression (found by the `msal_cache` fuzz target): serde_json quoted the offending value in
+/// its error (`invalid type: string "…"`), and the cache's error message quoted that: a token
+/// stored where an entry was expected showed in the error.
+#[test]
+fn a_token_in_the_wrong_place_does_not_show_in_the_error() {
+    for doc in [
+        r#"{"AccessToken":{"k":"PLANTED-s3cr3t-7f3a9c"}}"#,
+        r#"{"RefreshToken":{"k":{"secret":["PLANTED-s3cr3t-7f3a9c"]}}}"#,
+        r#"{"AccessToken":{"k":{"secret":"x","home_account_id":7}},"x":"PLANTED-s3cr3t-7f3a9c"}"#,
+    ] {
+        let e = MsalCache::from_json(doc.as_bytes()).unwrap_err();
+        let shown = format!("{e} {e:?}");
+        assert!(!shown.contains("PLANTED"), "{shown}");
+        assert!(shown.contains("line 1 column"), "{shown}");
+    }
+}
+
 #[test]
 fn huge_and_deep_files_fail_cleanly() {
     let deep = format!(

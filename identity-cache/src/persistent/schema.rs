@@ -474,7 +474,19 @@ impl MsalCache {
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Ok(Self::default());
         }
-        serde_json::from_slice(bytes)
+        // serde_json quotes the offending value (`invalid type: string "…"`), which may be a
+        // token: keep the kind of error and its position only.
+        serde_json::from_slice(bytes).map_err(|e| {
+            let what = match e.classify() {
+                serde_json::error::Category::Syntax => "not valid JSON",
+                serde_json::error::Category::Data => {
+                    "a value has the wrong type or a required field is missing"
+                }
+                serde_json::error::Category::Eof => "the document is truncated",
+                serde_json::error::Category::Io => "the document could not be read",
+            };
+            serde::de::Error::custom(format!("{what} at line {} column {}", e.line(), e.column()))
+        })
     }
 
     /// The JSON document.
