@@ -35,6 +35,8 @@ const DISCOVERY_HOST: &str = "https://login.microsoftonline.com";
 
 /// How the client proves itself on one request.
 pub(crate) enum ClientAuthValue {
+    /// A public client: no client authentication.
+    None,
     /// A client secret.
     Secret(Secret),
     /// A client assertion (JWT).
@@ -62,6 +64,19 @@ pub(crate) struct AuthContext<'a> {
 pub(crate) trait AuthSource: Send + Sync + fmt::Debug {
     fn blocking(&self, cx: &AuthContext<'_>) -> Result<ClientAuthValue>;
     fn future<'a>(&'a self, cx: &'a AuthContext<'a>) -> BoxFuture<'a, Result<ClientAuthValue>>;
+}
+
+/// A public client (the username/password flow): nothing to authenticate the client with.
+#[derive(Debug)]
+pub(crate) struct PublicClient;
+
+impl AuthSource for PublicClient {
+    fn blocking(&self, _cx: &AuthContext<'_>) -> Result<ClientAuthValue> {
+        Ok(ClientAuthValue::None)
+    }
+    fn future<'a>(&'a self, _cx: &'a AuthContext<'a>) -> BoxFuture<'a, Result<ClientAuthValue>> {
+        Box::pin(std::future::ready(Ok(ClientAuthValue::None)))
+    }
 }
 
 /// A static client secret.
@@ -166,6 +181,13 @@ pub(crate) enum GrantKind {
     ClientCredentials,
     /// On-behalf-of the user whose token this is.
     OnBehalfOf(Secret),
+    /// The deprecated resource-owner password grant of a public client.
+    Password {
+        /// The user's sign-in name.
+        username: String,
+        /// The user's password.
+        password: Secret,
+    },
 }
 
 /// The validated, shared settings of a confidential client.
@@ -272,6 +294,42 @@ pub(crate) fn needs_instance_discovery(authority: &str, tenant: &str, disabled: 
 }
 
 /// The instance-discovery GET (PROTOCOL.md §4.1 step 1).
+/// `GET {authority}/common/userrealm/{username}?api-version=1.0`, which precedes the password
+/// grant (PROTOCOL.md §4.3).
+pub(crate) fn user_realm_request(authority: &str, username: &str) -> Request {
+    let user: String = form_query(&[("u", username)])
+        .trim_start_matches("u=")
+        .replace('+', "%20");
+    Request::get(format!(
+        "{}/common/userrealm/{user}?api-version=1.0",
+        authority.trim_end_matches('/')
+    ))
+    .header("Accept", "application/json")
+}
+
+/// Checks the user realm answer: a federated account (ADFS or another identity provider)
+/// cannot use the password grant; a managed or unknown one goes on to Entra, which decides.
+pub(crate) fn check_user_realm(
+    name: &'static str,
+    username: &str,
+    response: &Response,
+) -> Result<()> {
+    let body: serde_json::Value = serde_json::from_slice(&response.body).unwrap_or_default();
+    let account_type = body
+        .get("account_type")
+        .and_then(|t| t.as_str())
+        .unwrap_or("");
+    if account_type.eq_ignore_ascii_case("Federated") {
+        return Err(Error::authentication(
+            name,
+            format!(
+                "{username} is a federated account (another identity provider signs it in), which the username/password flow cannot sign in. Use InteractiveBrowserCredential or DeviceCodeCredential."
+            ),
+        ));
+    }
+    Ok(())
+}
+
 pub(crate) fn instance_discovery_request(authority: &str, tenant: &str) -> Request {
     let authorize = entra::authorize_endpoint(authority, tenant);
     let query: String = form_query(&[
@@ -358,8 +416,14 @@ pub(crate) fn build_token_request(
             decorate_scopes(request.scopes()).map_err(|e| e.with_credential(config.name))?,
             true,
         ),
+        GrantKind::Password { username, password } => (
+            Grant::Password { username, password },
+            decorate_scopes(request.scopes()).map_err(|e| e.with_credential(config.name))?,
+            true,
+        ),
     };
     let client_auth = match auth {
+        ClientAuthValue::None => ClientAuth::None,
         ClientAuthValue::Secret(s) => ClientAuth::Secret(s),
         ClientAuthValue::Assertion(a) => ClientAuth::Assertion(a),
     };
@@ -421,6 +485,12 @@ impl ConfidentialClient {
                 return Err(Error::invalid_configuration(
                     config.name,
                     "OnBehalfOfCredential keeps its tokens in memory only: remove cache_persistence.",
+                ));
+            }
+            (Some(_), GrantKind::Password { .. }) => {
+                return Err(Error::invalid_configuration(
+                    config.name,
+                    "UsernamePasswordCredential keeps its tokens in memory only: remove cache_persistence.",
                 ));
             }
         };
@@ -491,6 +561,15 @@ impl ConfidentialClient {
             check_instance_discovery(self.name(), &self.config.authority, &response)?;
             self.discovered.store(true, Ordering::Release);
         }
+        if let GrantKind::Password { username, .. } = &self.grant {
+            let response = pipeline
+                .send(
+                    user_realm_request(&self.config.authority, username),
+                    &RetryPolicy::default(),
+                )
+                .map_err(|e| Error::transport(self.name(), e))?;
+            check_user_realm(self.name(), username, &response)?;
+        }
         let endpoint = token_endpoint(&self.config.authority, tenant);
         let cx = AuthContext {
             name: self.name(),
@@ -556,6 +635,16 @@ impl ConfidentialClient {
                 .map_err(|e| Error::transport(self.name(), e))?;
             check_instance_discovery(self.name(), &self.config.authority, &response)?;
             self.discovered.store(true, Ordering::Release);
+        }
+        if let GrantKind::Password { username, .. } = &self.grant {
+            let response = pipeline
+                .send(
+                    user_realm_request(&self.config.authority, username),
+                    &RetryPolicy::default(),
+                )
+                .await
+                .map_err(|e| Error::transport(self.name(), e))?;
+            check_user_realm(self.name(), username, &response)?;
         }
         let endpoint = token_endpoint(&self.config.authority, tenant);
         let cx = AuthContext {
@@ -702,6 +791,33 @@ pub(crate) use impl_credential_traits;
 mod tests {
     use super::*;
     use identity_core::env::MapEnv;
+
+    #[test]
+    fn user_realm_request_and_federated_accounts() {
+        let r = user_realm_request(
+            "https://login.microsoftonline.com/",
+            "alice smith@contoso.com",
+        );
+        assert_eq!(
+            r.url,
+            "https://login.microsoftonline.com/common/userrealm/alice%20smith%40contoso.com?api-version=1.0"
+        );
+        let federated = Response::new(
+            200,
+            r#"{"ver":"1.0","account_type":"Federated","domain_name":"contoso.com"}"#,
+        );
+        let e = check_user_realm("UsernamePasswordCredential", "a@contoso.com", &federated)
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Authentication);
+        assert!(e.message().contains("federated account"), "{e}");
+        for body in [
+            r#"{"account_type":"Managed"}"#,
+            r#"{"account_type":"Unknown"}"#,
+            "not json",
+        ] {
+            assert!(check_user_realm("U", "a@b.c", &Response::new(200, body)).is_ok());
+        }
+    }
 
     fn config(tenant: &str, allowed: &[&str]) -> ClientConfig {
         let options = CredentialOptions {

@@ -5,6 +5,7 @@ use crate::certificate_credential::CertificateCredential;
 use crate::client::log_result;
 use crate::client_secret::ClientSecretCredential;
 use crate::options::{CredentialOptions, common_builder_methods};
+use crate::username_password::UsernamePasswordCredential;
 use identity_core::env::Env;
 use identity_core::protocol::entra::token_span;
 use identity_core::{
@@ -41,6 +42,7 @@ pub const ENVIRONMENT_UNAVAILABLE: &str = "EnvironmentCredential authentication 
 enum Inner {
     Secret(ClientSecretCredential),
     Certificate(CertificateCredential),
+    UsernamePassword(UsernamePasswordCredential),
     Unavailable(String),
 }
 
@@ -51,8 +53,8 @@ enum Inner {
 /// 2. `AZURE_TENANT_ID` + `AZURE_CLIENT_ID` + `AZURE_CLIENT_CERTIFICATE_PATH` (+ optional
 ///    `AZURE_CLIENT_CERTIFICATE_PASSWORD`, `AZURE_CLIENT_SEND_CERTIFICATE_CHAIN` = `true`/`1`)
 ///    → [`CertificateCredential`];
-/// 3. `AZURE_CLIENT_ID` + `AZURE_USERNAME` + `AZURE_PASSWORD`: the deprecated username/password
-///    flow, which this crate does not implement: reported as unavailable.
+/// 3. `AZURE_CLIENT_ID` + `AZURE_USERNAME` + `AZURE_PASSWORD` (+ optional `AZURE_TENANT_ID`,
+///    default `organizations`) → the deprecated [`UsernamePasswordCredential`], with a warning.
 ///
 /// A selected set with an empty value fails construction, naming the variable. With no set,
 /// `get_token` returns an unavailable error (a chain moves on) that lists the variables found.
@@ -74,12 +76,14 @@ impl EnvironmentCredential {
         EnvironmentCredentialBuilder::default()
     }
 
-    /// The credential the environment selected (`"ClientSecretCredential"` or
-    /// `"CertificateCredential"`), or `None` when it is unavailable.
+    /// The credential the environment selected (`"ClientSecretCredential"`,
+    /// `"CertificateCredential"` or `"UsernamePasswordCredential"`), or `None` when it is
+    /// unavailable.
     pub fn selected(&self) -> Option<&'static str> {
         match self.inner {
             Inner::Secret(_) => Some("ClientSecretCredential"),
             Inner::Certificate(_) => Some("CertificateCredential"),
+            Inner::UsernamePassword(_) => Some("UsernamePasswordCredential"),
             Inner::Unavailable(_) => None,
         }
     }
@@ -97,6 +101,7 @@ impl BlockingTokenCredential for EnvironmentCredential {
         match &self.inner {
             Inner::Secret(c) => c.get_token_blocking(request),
             Inner::Certificate(c) => c.get_token_blocking(request),
+            Inner::UsernamePassword(c) => c.get_token_blocking(request),
             Inner::Unavailable(m) => Err(Self::unavailable(m, request)),
         }
     }
@@ -110,6 +115,7 @@ impl TokenCredential for EnvironmentCredential {
         match &self.inner {
             Inner::Secret(c) => c.get_token(request),
             Inner::Certificate(c) => c.get_token(request),
+            Inner::UsernamePassword(c) => c.get_token(request),
             Inner::Unavailable(m) => {
                 Box::pin(std::future::ready(Err(Self::unavailable(m, request))))
             }
@@ -125,6 +131,7 @@ impl fmt::Debug for EnvironmentCredential {
         match &self.inner {
             Inner::Secret(c) => f.debug_tuple(NAME).field(c).finish(),
             Inner::Certificate(c) => f.debug_tuple(NAME).field(c).finish(),
+            Inner::UsernamePassword(c) => f.debug_tuple(NAME).field(c).finish(),
             Inner::Unavailable(_) => f.debug_tuple(NAME).field(&"unavailable").finish(),
         }
     }
@@ -202,12 +209,17 @@ impl EnvironmentCredentialBuilder {
             }
             Inner::Certificate(builder.options(self.options).build()?)
         } else if present(CLIENT) && present(USERNAME) && present(PASSWORD) {
-            tracing::warn!(
-                "EnvironmentCredential: AZURE_USERNAME and AZURE_PASSWORD select the deprecated username/password flow, which this crate does not implement."
-            );
-            Inner::Unavailable(format!(
-                "{ENVIRONMENT_UNAVAILABLE}\nAZURE_CLIENT_ID, AZURE_USERNAME and AZURE_PASSWORD select the deprecated username/password flow, which is not supported (it cannot satisfy multifactor authentication). Configure a service principal (AZURE_CLIENT_SECRET or AZURE_CLIENT_CERTIFICATE_PATH) or use another credential."
-            ))
+            let client = required(&*env, CLIENT, CLIENT_WHAT)?;
+            let username = required(&*env, USERNAME, "it should be the user's sign-in name")?;
+            let password = required(&*env, PASSWORD, "it should be the user's password")?;
+            let mut builder = UsernamePasswordCredential::builder()
+                .client_id(client)
+                .username(username)
+                .password(password);
+            if let Some(tenant) = env.non_empty(TENANT) {
+                builder = builder.tenant_id(tenant);
+            }
+            Inner::UsernamePassword(builder.options(self.options).build()?)
         } else {
             let found = if set.is_empty() {
                 "None of AZURE_TENANT_ID, AZURE_CLIENT_ID, AZURE_CLIENT_SECRET, AZURE_CLIENT_CERTIFICATE_PATH is set.".to_owned()
@@ -266,21 +278,34 @@ mod tests {
             "{err}"
         );
         assert_eq!(err.to_string(), err.message());
+    }
+
+    /// AZURE_CLIENT_ID + AZURE_USERNAME + AZURE_PASSWORD select the username/password flow
+    /// (it needs a transport to build).
+    #[test]
+    #[cfg(any(feature = "ureq", feature = "reqwest"))]
+    fn username_and_password_select_the_deprecated_flow() {
         let e = build(
             MapEnv::new()
                 .with(CLIENT, "c")
-                .with(USERNAME, "u")
+                .with(USERNAME, "u@contoso.com")
                 .with(PASSWORD, "planted-pw"),
         )
         .unwrap();
-        assert_eq!(e.selected(), None);
-        let err = e.get_token_blocking(&TokenRequest::new("s")).unwrap_err();
-        assert_eq!(err.kind(), ErrorKind::Unavailable);
-        assert!(
-            err.message()
-                .contains("username/password flow, which is not supported")
-        );
+        assert_eq!(e.selected(), Some("UsernamePasswordCredential"));
         assert!(!format!("{e:?}").contains("planted-pw"));
+        let err = build(
+            MapEnv::new()
+                .with(CLIENT, "c")
+                .with(USERNAME, "u@contoso.com")
+                .with(PASSWORD, ""),
+        )
+        .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidConfiguration);
+        assert!(
+            err.message().contains("AZURE_PASSWORD is set but empty"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -14,6 +14,7 @@ mod on_behalf_of;
 mod options;
 #[cfg(feature = "persistent")]
 mod persist;
+mod username_password;
 mod workload_identity;
 
 pub use azure_pipelines::{
@@ -37,4 +38,5 @@ pub use github_actions::{
 pub use identity_cache::persistent::TokenCachePersistenceOptions;
 pub use on_behalf_of::{OnBehalfOfCredential, OnBehalfOfCredentialBuilder};
 pub use options::CredentialOptions;
+pub use username_password::{UsernamePasswordCredential, UsernamePasswordCredentialBuilder};
 pub use workload_identity::{WorkloadIdentityCredential, WorkloadIdentityCredentialBuilder};
