@@ -1191,31 +1191,17 @@ const OFFICIAL_SECRET: &str =
 fn bench_size(root: &Path) -> Result<Table, String> {
     let cases = [
         SizeCase {
-            label: "ours: managed identity, blocking, ureq (identity-msi/examples/imds_blocking)",
-            manifest: "Cargo.toml",
-            args: &[
-                "-p",
-                "identity-msi",
-                "--example",
-                "imds_blocking",
-                "--no-default-features",
-                "--features",
-                "ureq",
-            ],
-            binary: "examples/imds_blocking",
+            label: "ours: managed identity, blocking, ureq (bench/size/mi-ureq)",
+            manifest: "bench/size/mi-ureq/Cargo.toml",
+            args: &[],
+            binary: "size-mi-ureq",
             peer: Some(OFFICIAL_MI),
         },
         SizeCase {
-            label: "ours: managed identity, blocking, built-in HTTP (identity-msi/examples/imds_direct)",
-            manifest: "Cargo.toml",
-            args: &[
-                "-p",
-                "identity-msi",
-                "--example",
-                "imds_direct",
-                "--no-default-features",
-            ],
-            binary: "examples/imds_direct",
+            label: "ours: managed identity, blocking, built-in HTTP (bench/size/mi-direct)",
+            manifest: "bench/size/mi-direct/Cargo.toml",
+            args: &[],
+            binary: "size-mi-direct",
             peer: Some(OFFICIAL_MI),
         },
         SizeCase {
@@ -1255,8 +1241,9 @@ fn bench_size(root: &Path) -> Result<Table, String> {
         "size vs official",
     );
     table.extra_headers = vec!["profile", "crates", "cold build", "build time vs official"];
-    table.note = "Each program is built cold (an empty target dir), one after another, in the \
-                  release profile (strip only) and in min-size (opt-level s, LTO, one codegen \
+    table.note = "Each program is a package of its own under bench/ (so a cold build compiles \
+                  only what a user's program would) and is built cold (an empty target dir), one \
+                  after another, in the release profile (strip only) and in min-size (opt-level s, LTO, one codegen \
                   unit, panic=abort). Size is one figure per build: median = min = max. The \
                   official crate has no DefaultAzureCredential."
         .into();
