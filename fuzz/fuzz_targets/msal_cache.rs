@@ -57,7 +57,10 @@ fuzz_target!(|data: &[u8]| {
         serde_json::from_slice(&again.to_json()).expect("the cache writes JSON"),
     );
     assert!(same(&a, &b), "round trip changed the cache:\n{a}\n{b}");
-    // Debug shows no secret.
+    // Debug shows no secret (unless the fuzzer wrote the secret into another field itself).
+    if plants_itself(data) {
+        return;
+    }
     for entry in cache.access_tokens.values_mut() {
         entry.secret = PLANTED.to_owned();
     }
