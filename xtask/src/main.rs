@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 
 mod bench;
+mod fuzz;
 
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader, Read};
@@ -24,6 +25,9 @@ usage: cargo xtask <command>
                      and concurrent get_token; chain: DefaultAzureCredential with nothing
                      available and with a slow az; size: binary size, crate count and cold build
                      time; cache: the token cache micro-benchmark. --quick: a short run
+  fuzz [--seconds N] [TARGET]
+                     the libFuzzer targets of fuzz/ (60 s each by default; fuzz/FUZZING.md);
+                     `ci` runs each for 10 s over its committed corpus
   help               this text
 
 Cargo's target dir defaults to ~/.cache/azure-identity-rs/target (outside the clone) unless
@@ -41,6 +45,7 @@ fn main() -> ExitCode {
         Some("demo") => demo(&root),
         Some("emulator") => emulator(&root, &args[1..]),
         Some("bench") => bench::bench(&root, &args[1..]),
+        Some("fuzz") => fuzz::fuzz(&root, &args[1..]),
         Some("help" | "--help" | "-h") | None => {
             println!("{HELP}");
             Ok(())
@@ -404,6 +409,9 @@ fn ci(root: &Path) -> Result<(), String> {
                 failures.push(e);
             }
         }
+    }
+    if let Err(e) = fuzz::smoke(root) {
+        failures.push(e);
     }
     let mut doc = cargo(root);
     doc.args(["doc", "--workspace", "--no-deps", "--all-features"])
