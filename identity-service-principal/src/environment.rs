@@ -281,9 +281,12 @@ mod tests {
     }
 
     /// AZURE_CLIENT_ID + AZURE_USERNAME + AZURE_PASSWORD select the username/password flow
-    /// (it needs a transport to build).
+    /// (it needs a usable transport to build: ureq, or reqwest with an async sleep).
     #[test]
-    #[cfg(any(feature = "ureq", feature = "reqwest"))]
+    #[cfg(any(
+        feature = "ureq",
+        all(feature = "reqwest", any(feature = "tokio", feature = "async-std"))
+    ))]
     fn username_and_password_select_the_deprecated_flow() {
         let e = build(
             MapEnv::new()
