@@ -25,6 +25,7 @@ const SLOW_AZ_SECONDS: &str = "1";
 
 pub(crate) fn bench(root: &Path, args: &[String]) -> Result<(), String> {
     let quick = args.iter().any(|a| a == "--quick");
+    let _ = QUICK.set(quick);
     let which: Vec<&str> = args
         .iter()
         .map(String::as_str)
@@ -521,7 +522,7 @@ struct Side {
 
 impl Side {
     /// Runs a scenario with the given environment (on top of a cleared one) and returns its
-    /// samples; a run that has not finished after `RUN_LIMIT` is stopped and reported.
+    /// samples; a run that has not finished after `run_limit()` is stopped and reported.
     fn run(&self, scenario: &str, n: usize, env: &[(String, String)]) -> Result<Vec<u64>, String> {
         let mut child = Command::new(&self.program)
             .args(&self.prefix)
@@ -547,7 +548,7 @@ impl Side {
             }
             buf
         });
-        let deadline = Instant::now() + RUN_LIMIT;
+        let deadline = Instant::now() + run_limit();
         let status = loop {
             match child.try_wait() {
                 Ok(Some(status)) => break status,
@@ -559,7 +560,7 @@ impl Side {
                     let _ = child.wait();
                     return Err(format!(
                         "no answer within {} s (stopped)",
-                        RUN_LIMIT.as_secs()
+                        run_limit().as_secs()
                     ));
                 }
             }
@@ -580,8 +581,17 @@ impl Side {
     }
 }
 
-/// The longest one scenario run (all its repetitions) may take.
-const RUN_LIMIT: Duration = Duration::from_secs(60);
+/// Set for `--quick`: shorter limits.
+static QUICK: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+
+/// The longest one scenario run (all its repetitions) may take: 60 s, 10 s with `--quick`.
+fn run_limit() -> Duration {
+    if QUICK.get().copied().unwrap_or(false) {
+        Duration::from_secs(10)
+    } else {
+        Duration::from_secs(60)
+    }
+}
 
 fn cache_dir() -> PathBuf {
     let home = std::env::var_os("HOME").map_or_else(|| PathBuf::from("/tmp"), PathBuf::from);
@@ -1148,7 +1158,7 @@ fn run_peer_tables(
          answers after {SLOW_AZ_SECONDS} s. A run is stopped after {} s. The official crate has \
          no DefaultAzureCredential: its DeveloperToolsCredential (az, azd) is shown instead, so \
          it never waits for IMDS.",
-        RUN_LIMIT.as_secs()
+        run_limit().as_secs()
     );
     for (case, scenario, env) in &b.dac_envs {
         let ours_label = format!("ours, {case}");
