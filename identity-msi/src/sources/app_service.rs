@@ -1,8 +1,8 @@
 //! App Service / Azure Functions / Container Apps (PROTOCOL.md §6.4).
 
-use super::{not_found, oauth_detail, parse_failure, transport_failure, with_query};
+use super::{oauth_detail, status_code_outcome, with_query};
 use crate::id::ManagedIdentityId;
-use crate::parse::{MAX_QUOTED, json_object, parse_token, quoted_body};
+use crate::parse::{MAX_QUOTED, json_object, quoted_body};
 use identity_core::http::{Request, Response};
 use identity_core::protocol::scrub::scrub;
 use identity_core::{AccessToken, Error, TransportError};
@@ -55,18 +55,7 @@ pub(crate) fn token_outcome(
     outcome: Result<Response, TransportError>,
     request_time: SystemTime,
 ) -> Result<AccessToken, Error> {
-    let response = outcome.map_err(|e| transport_failure(SOURCE, e))?;
-    if response.is_success() {
-        return parse_token(&response, request_time, false)
-            .map(|p| p.token)
-            .map_err(|f| parse_failure(SOURCE, &f).with_status(response.status));
-    }
-    Err(not_found(
-        SOURCE,
-        "invalid_scope",
-        &status_code_detail(&response),
-        response.status,
-    ))
+    status_code_outcome(SOURCE, outcome, request_time, false)
 }
 
 #[cfg(test)]

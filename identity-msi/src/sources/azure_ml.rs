@@ -1,9 +1,7 @@
 //! Azure Machine Learning and the legacy `MSI_ENDPOINT` + `MSI_SECRET` pair (PROTOCOL.md §6.6).
 
-use super::app_service::status_code_detail;
-use super::{not_found, parse_failure, transport_failure, with_query};
+use super::{status_code_outcome, with_query};
 use crate::id::ManagedIdentityId;
-use crate::parse::parse_token;
 use identity_core::http::{Request, Response};
 use identity_core::{AccessToken, Error, TransportError};
 use std::time::{Duration, SystemTime};
@@ -35,18 +33,7 @@ pub(crate) fn token_outcome(
     outcome: Result<Response, TransportError>,
     request_time: SystemTime,
 ) -> Result<AccessToken, Error> {
-    let response = outcome.map_err(|e| transport_failure(SOURCE, e))?;
-    if response.is_success() {
-        return parse_token(&response, request_time, true)
-            .map(|p| p.token)
-            .map_err(|f| parse_failure(SOURCE, &f).with_status(response.status));
-    }
-    Err(not_found(
-        SOURCE,
-        "invalid_scope",
-        &status_code_detail(&response),
-        response.status,
-    ))
+    status_code_outcome(SOURCE, outcome, request_time, true)
 }
 
 #[cfg(test)]

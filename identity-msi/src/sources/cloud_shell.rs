@@ -1,8 +1,7 @@
 //! Cloud Shell (PROTOCOL.md §6.7).
 
-use super::{not_found, oauth_detail, parse_failure, transport_failure};
+use super::{not_found, oauth_detail, parsed_token, transport_failure};
 use crate::id::ManagedIdentityId;
-use crate::parse::parse_token;
 use identity_core::http::{Request, Response};
 use identity_core::{AccessToken, Error, TransportError};
 use std::time::{Duration, SystemTime};
@@ -37,9 +36,7 @@ pub(crate) fn token_outcome(
 ) -> Result<AccessToken, Error> {
     let response = outcome.map_err(|e| transport_failure(SOURCE, e))?;
     if response.is_success() {
-        return parse_token(&response, request_time, false)
-            .map(|p| p.token)
-            .map_err(|f| parse_failure(SOURCE, &f).with_status(response.status));
+        return parsed_token(SOURCE, &response, request_time, false);
     }
     let (code, detail) = oauth_detail(&response);
     let description = match &code {

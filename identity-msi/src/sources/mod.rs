@@ -9,11 +9,12 @@ pub(crate) mod imds;
 pub(crate) mod service_fabric;
 
 use crate::NAME;
-use crate::parse::{MAX_QUOTED, json_object, quoted_body};
+use crate::parse::{MAX_QUOTED, json_object, parse_token, quoted_body};
 use identity_core::http::Response;
 use identity_core::protocol::scrub::scrub;
-use identity_core::{Error, TransportError};
+use identity_core::{AccessToken, Error, TransportError};
 use serde_json::Value;
+use std::time::SystemTime;
 
 /// Appends query pairs (form-encoded) to a URL that may already have a query.
 pub(crate) fn with_query(url: &str, pairs: &[(&str, &str)]) -> String {
@@ -70,6 +71,39 @@ pub(crate) fn transport_failure(source: &str, error: TransportError) -> Error {
         ),
     )
     .with_source(error)
+}
+
+/// The token of a 2xx response, or the §6.9 failure naming `source` (sources other than
+/// IMDS); `date_strings` accepts Azure ML's date strings for `expires_on`.
+pub(crate) fn parsed_token(
+    source: &str,
+    response: &Response,
+    request_time: SystemTime,
+    date_strings: bool,
+) -> Result<AccessToken, Error> {
+    parse_token(response, request_time, date_strings)
+        .map(|p| p.token)
+        .map_err(|f| parse_failure(source, &f).with_status(response.status))
+}
+
+/// The outcome of App Service and Azure ML: a token, else the §6.10 unavailable error with
+/// the `{statusCode, message}` detail.
+pub(crate) fn status_code_outcome(
+    source: &str,
+    outcome: Result<Response, TransportError>,
+    request_time: SystemTime,
+    date_strings: bool,
+) -> Result<AccessToken, Error> {
+    let response = outcome.map_err(|e| transport_failure(source, e))?;
+    if response.is_success() {
+        return parsed_token(source, &response, request_time, date_strings);
+    }
+    Err(not_found(
+        source,
+        "invalid_scope",
+        &app_service::status_code_detail(&response),
+        response.status,
+    ))
 }
 
 /// A 2xx response that did not parse (§6.9), for sources other than IMDS.
