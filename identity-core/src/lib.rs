@@ -7,6 +7,7 @@ mod credential;
 pub mod env;
 mod error;
 pub mod http;
+mod http_date;
 pub mod pipeline;
 #[cfg(test)]
 mod proptests;

@@ -104,9 +104,9 @@ fn decide(
             Step::Done(Err(TransportError::new(
                 TransportErrorKind::DeadlineExceeded,
                 format!(
-                    "{} {what}; the next retry would wait {:.1} s, past the request's deadline of {} s, so no further attempt was made. Try again later.",
+                    "{} {what}; the next retry would wait {} s, past the request's deadline of {} s, so no further attempt was made. Try again later.",
                     redact_url(url),
-                    wait.as_secs_f64(),
+                    tenths_of_seconds(wait),
                     deadline.as_secs()
                 ),
             )))
@@ -257,6 +257,13 @@ impl fmt::Debug for AsyncPipeline {
             .field("user_agent", &self.user_agent)
             .finish_non_exhaustive()
     }
+}
+
+/// `2.5` for 2.45–2.549 s: one decimal without float formatting (which a managed-identity
+/// binary would otherwise link only for this message).
+fn tenths_of_seconds(d: Duration) -> String {
+    let tenths = (d.as_millis() + 50) / 100;
+    format!("{}.{}", tenths / 10, tenths % 10)
 }
 
 #[cfg(test)]

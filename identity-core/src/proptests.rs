@@ -226,6 +226,41 @@ proptest! {
         headers.insert("retry-after", date);
         prop_assert_eq!(retry_after(&headers, t0()), Some(Duration::from_secs(u64::from(secs))));
     }
+
+    /// Our HTTP-date reader agrees with the `httpdate` crate on every date it can write
+    /// (1970 to 9999) and on the RFC 850 and asctime spellings of the same instant.
+    #[test]
+    fn http_dates_agree_with_the_httpdate_crate(secs in 0u64..253_402_300_800) {
+        let time = std::time::UNIX_EPOCH + Duration::from_secs(secs);
+        let imf = httpdate::fmt_http_date(time);
+        prop_assert_eq!(crate::http_date::parse_http_date(&imf), Some(time));
+        // "Sun, 06 Nov 1994 08:49:37 GMT" → asctime "Sun Nov  6 08:49:37 1994".
+        let f: Vec<&str> = imf.split(' ').collect();
+        let day: u32 = f[1].parse().unwrap();
+        let asctime = format!("{} {} {day:>2} {} {}", &f[0][..3], f[2], f[4], f[3]);
+        prop_assert_eq!(httpdate::parse_http_date(&asctime).ok(), Some(time));
+        prop_assert_eq!(crate::http_date::parse_http_date(&asctime), Some(time));
+    }
+
+    /// Dates spelled in each of the three forms, with fields in and out of range: where both
+    /// readers accept one, they read the same instant.
+    #[test]
+    fn http_date_reader_never_contradicts_httpdate(
+        wday in 0usize..7, day in 0u32..33, month in 0usize..12, year in 1965u32..2100,
+        h in 0u32..25, m in 0u32..61, s in 0u32..62, form in 0u8..3,
+    ) {
+        const D: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
+        const L: [&str; 7] = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"];
+        const M: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+        let text = match form {
+            0 => format!("{}, {day:02} {} {year} {h:02}:{m:02}:{s:02} GMT", D[wday], M[month]),
+            1 => format!("{}, {day:02}-{}-{:02} {h:02}:{m:02}:{s:02} GMT", L[wday], M[month], year % 100),
+            _ => format!("{} {} {day:>2} {h:02}:{m:02}:{s:02} {year}", D[wday], M[month]),
+        };
+        if let (Some(ours), Ok(theirs)) = (crate::http_date::parse_http_date(&text), httpdate::parse_http_date(&text)) {
+            prop_assert_eq!(ours, theirs, "{}", text);
+        }
+    }
 }
 
 /// 10 MB bodies and deeply nested JSON: a clear, short error, quickly.

@@ -161,8 +161,7 @@ pub fn retry_after(headers: &Headers, now: SystemTime) -> Option<Duration> {
     let delay = match value.parse::<f64>() {
         Ok(secs) if secs.is_finite() && secs > 0.0 => Duration::try_from_secs_f64(secs).ok()?,
         Ok(_) => return None,
-        Err(_) => httpdate::parse_http_date(value)
-            .ok()?
+        Err(_) => crate::http_date::parse_http_date(value)?
             .duration_since(now)
             .ok()?,
     };
@@ -336,7 +335,7 @@ mod tests {
 
     #[test]
     fn retry_after_http_date() {
-        let now = httpdate::parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT").unwrap();
+        let now = crate::http_date::parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT").unwrap();
         let mut h = Headers::new();
         h.insert("Retry-After", "Sun, 06 Nov 1994 08:49:47 GMT");
         assert_eq!(retry_after(&h, now), Some(Duration::from_secs(10)));

@@ -16,6 +16,8 @@ use std::time::Instant;
 const DEFAULT_SECONDS: u64 = 60;
 /// Seconds per target of the CI smoke run.
 const SMOKE_SECONDS: u64 = 10;
+/// A run stops after this many executions or its seconds, whichever comes first (issue #13).
+const MAX_RUNS: u64 = 10_000_000;
 /// libFuzzer limits: memory (MB) and a single input's run time (s).
 const RSS_LIMIT_MB: u32 = 2048;
 const TIMEOUT_SECONDS: u32 = 5;
@@ -203,6 +205,7 @@ fn run_target(root: &Path, target: &str, seconds: u64, work: &Path) -> Result<St
         .arg(&committed)
         .arg("--")
         .arg(format!("-max_total_time={seconds}"))
+        .arg(format!("-runs={MAX_RUNS}"))
         .arg(format!("-rss_limit_mb={RSS_LIMIT_MB}"))
         .arg(format!("-malloc_limit_mb={RSS_LIMIT_MB}"))
         .arg(format!("-timeout={TIMEOUT_SECONDS}"))

@@ -39,7 +39,13 @@ pub(crate) fn status_code_detail(response: &Response) -> String {
         && let Some(message) = map.get("message").and_then(Value::as_str)
     {
         let code = match map.get("statusCode") {
-            Some(Value::Number(n)) => n.to_string(),
+            // Whole numbers as written; for a fractional one (never sent) the HTTP status
+            // stands in, so that a managed-identity binary links no float formatting.
+            Some(Value::Number(n)) => match (n.as_i64(), n.as_u64()) {
+                (Some(i), _) => i.to_string(),
+                (None, Some(u)) => u.to_string(),
+                (None, None) => response.status.to_string(),
+            },
             Some(Value::String(s)) => s.clone(),
             _ => response.status.to_string(),
         };
