@@ -21,19 +21,29 @@ pub struct TokenCache {
 
 struct Shared {
     options: CacheOptions,
-    /// Copy-on-write map: readers never lock; new keys (rare) replace the whole map under
-    /// `insert_lock`.
+    /// Copy-on-write map: readers never lock; new keys and new tokens (both rare) replace the
+    /// whole map under `insert_lock`.
     map: ArcSwap<SlotMap>,
     insert_lock: Mutex<()>,
 }
 
-type SlotMap = HashMap<u64, Vec<Arc<Slot>>, BuildHasherDefault<IdentityHasher>>;
+type SlotMap = HashMap<u64, Vec<Entry>, BuildHasherDefault<IdentityHasher>>;
+
+/// A key of the map snapshot: its slot and a copy of the slot's token as of the snapshot, so
+/// that a hit is one atomic load of the map, not a second one of the slot.
+#[derive(Clone)]
+struct Entry {
+    slot: Arc<Slot>,
+    cached: Option<Arc<Cached>>,
+}
 
 /// One cache key: its token and its flight state.
 struct Slot {
     /// The request, without claims, that this slot answers.
     key: TokenRequest,
     extra_key: u64,
+    /// The token: the truth for the locked paths. The map snapshot's copy (what hits read)
+    /// follows it; it is never ahead of it.
     token: ArcSwapOption<Cached>,
     state: Mutex<SlotState>,
 }
@@ -273,22 +283,20 @@ impl TokenCache {
             return None;
         }
         let map = self.shared.map.load();
-        let slot = find(&map, request, extra_key)?;
-        let cached = slot.token.load();
-        let cached = cached.as_ref()?;
+        let cached = find(&map, request, extra_key)?.cached.as_ref()?;
         let now = self.shared.options.clock.now_coarse();
         (now < cached.deadlines.refresh_at && now < cached.deadlines.usable_until)
             .then(|| Arc::clone(&cached.token))
     }
 
     fn slot(&self, request: &TokenRequest, extra_key: u64) -> Arc<Slot> {
-        if let Some(slot) = find(&self.shared.map.load(), request, extra_key) {
-            return Arc::clone(slot);
+        if let Some(entry) = find(&self.shared.map.load(), request, extra_key) {
+            return Arc::clone(&entry.slot);
         }
         let _guard = lock(&self.shared.insert_lock);
         let current = self.shared.map.load_full();
-        if let Some(slot) = find(&current, request, extra_key) {
-            return Arc::clone(slot);
+        if let Some(entry) = find(&current, request, extra_key) {
+            return Arc::clone(&entry.slot);
         }
         let key = if request.claims().is_some() {
             without_claims(request)
@@ -304,7 +312,10 @@ impl TokenCache {
         let mut map = SlotMap::clone(&current);
         map.entry(map_key(request.fingerprint_without_claims(), extra_key))
             .or_default()
-            .push(Arc::clone(&slot));
+            .push(Entry {
+                slot: Arc::clone(&slot),
+                cached: None,
+            });
         self.shared.map.store(Arc::new(map));
         slot
     }
@@ -335,9 +346,10 @@ impl TokenCache {
         if let Some(c) = &usable {
             // A proactive refresh: until it ends (and for the back-off if it is abandoned),
             // other callers take the lock-free path with the current token.
-            slot.token.store(Some(Arc::new(
+            self.shared.set_token(
+                &slot,
                 c.postponed(now + self.shared.options.failure_backoff),
-            )));
+            );
         }
         drop(state);
         Step::Lead(Leader {
@@ -357,13 +369,32 @@ impl TokenCache {
     ) -> Result<Arc<AccessToken>> {
         let token = Arc::new(result?);
         let slot = self.slot(request, extra_key);
-        slot.token
-            .store(Some(Arc::new(self.shared.cached(Arc::clone(&token)))));
+        self.shared
+            .set_token(&slot, self.shared.cached(Arc::clone(&token)));
         Ok(token)
     }
 }
 
 impl Shared {
+    /// Stores a slot's token, then brings the map snapshot's copy up to date. The copy is read
+    /// back from the slot under the insert lock, so concurrent stores leave the latest one.
+    fn set_token(&self, slot: &Arc<Slot>, cached: Cached) {
+        slot.token.store(Some(Arc::new(cached)));
+        let _guard = lock(&self.insert_lock);
+        let current = slot.token.load_full();
+        let hash = map_key(slot.key.fingerprint(), slot.extra_key);
+        let mut map = SlotMap::clone(&self.map.load());
+        let Some(entry) = map
+            .get_mut(&hash)
+            .and_then(|entries| entries.iter_mut().find(|e| Arc::ptr_eq(&e.slot, slot)))
+        else {
+            // The cache was cleared meanwhile: the token is not kept.
+            return;
+        };
+        entry.cached = current;
+        self.map.store(Arc::new(map));
+    }
+
     fn cached(&self, token: Arc<AccessToken>) -> Cached {
         let now = self.options.clock.now();
         let jitter = identity_core::random::u64() as f64 / u64::MAX as f64;
@@ -393,7 +424,7 @@ impl Leader {
             Ok(token) => {
                 let token = Arc::new(token);
                 let cached = self.shared.cached(Arc::clone(&token));
-                self.slot.token.store(Some(Arc::new(cached)));
+                self.shared.set_token(&self.slot, cached);
                 Ok(token)
             }
             Err(error) => {
@@ -406,7 +437,7 @@ impl Leader {
                             "token refresh failed; the cached token stays in use until its expiry margin"
                         );
                         let postponed = stale.postponed(now + self.shared.options.failure_backoff);
-                        self.slot.token.store(Some(Arc::new(postponed)));
+                        self.shared.set_token(&self.slot, postponed);
                         Ok(Arc::clone(&stale.token))
                     }
                     _ => Err(Arc::new(error)),
@@ -443,10 +474,10 @@ impl Drop for Leader {
     }
 }
 
-fn find<'m>(map: &'m SlotMap, request: &TokenRequest, extra_key: u64) -> Option<&'m Arc<Slot>> {
+fn find<'m>(map: &'m SlotMap, request: &TokenRequest, extra_key: u64) -> Option<&'m Entry> {
     map.get(&map_key(request.fingerprint_without_claims(), extra_key))?
         .iter()
-        .find(|slot| slot.extra_key == extra_key && same_key(&slot.key, request))
+        .find(|e| e.slot.extra_key == extra_key && same_key(&e.slot.key, request))
 }
 
 /// `same_token_as`, ignoring claims, with a fast path that does not allocate.

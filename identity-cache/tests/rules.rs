@@ -304,6 +304,40 @@ fn keys_separate_tenants_cae_and_extra_keys() {
     assert_eq!(c.get(&cache, &clock, &plain, 3600), "t6");
 }
 
+/// A request that finishes after `clear()` answers its caller, but the cache keeps nothing.
+#[test]
+fn a_token_fetched_across_a_clear_is_not_kept() {
+    let (cache, clock) = setup(false);
+    let c = Counter::new();
+    let during = cache
+        .get_blocking(&req(), || {
+            cache.clear();
+            Ok(token(&clock, "during", 3600))
+        })
+        .unwrap();
+    assert_eq!(during.token().secret(), "during");
+    assert!(cache.is_empty());
+    assert_eq!(c.get(&cache, &clock, &req(), 3600), "t1");
+    assert_eq!(c.get(&cache, &clock, &req(), 3600), "t1");
+    assert_eq!(c.calls(), 1);
+}
+
+/// Every refresh is seen by the next hit: tokens are replaced in place, one per refresh.
+#[test]
+fn each_refresh_is_served_by_the_hits_that_follow() {
+    let (cache, clock) = setup(false);
+    let c = Counter::new();
+    for round in 1..=5 {
+        for _ in 0..3 {
+            assert_eq!(c.get(&cache, &clock, &req(), 3600), format!("t{round}"));
+        }
+        // Past the expiry margin (5 minutes before expiry): the next call refreshes.
+        clock.advance(secs(3600 - 299));
+    }
+    assert_eq!(c.calls(), 5);
+    assert_eq!(cache.len(), 1);
+}
+
 #[test]
 fn shared_and_async_forms_agree() {
     let (cache, clock) = setup(false);
