@@ -17,7 +17,7 @@ pub(crate) const ASSERTION_LIFETIME: Duration = Duration::from_secs(600);
 
 const RSA_ENCRYPTION_OID: &str = "1.2.840.113549.1.1.1";
 
-/// The JWS algorithm of certificate assertions.
+/// The JWS algorithm of certificate assertions. Needs the `certificate` feature.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum AssertionAlgorithm {
@@ -38,6 +38,8 @@ pub enum AssertionAlgorithm {
 /// PBKDF2) or the legacy one (3DES / RC2 with SHA-1). The certificate whose public key matches
 /// the private key is the leaf; the others form the chain sent with
 /// `send_certificate_chain`.
+///
+/// Needs the `certificate` feature.
 ///
 /// ```no_run
 /// use identity_service_principal::ClientCertificate;

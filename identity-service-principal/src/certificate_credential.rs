@@ -132,6 +132,9 @@ impl CertificateSource {
 /// key (PS256 with an `x5t#S256` thumbprint by default; RS256 with `x5t` on request and for
 /// ADFS).
 ///
+/// Needs the `certificate` feature (`identity-service-principal = { features = ["certificate"] }`,
+/// or identity-chain's `env` or `service-principal` feature).
+///
 /// ```no_run
 /// use identity_core::BlockingTokenCredential;
 /// use identity_service_principal::CertificateCredential;
@@ -158,6 +161,7 @@ impl CertificateCredential {
 impl_credential_traits!(CertificateCredential);
 
 /// Builds a [`CertificateCredential`]: tenant id, client id and exactly one certificate source.
+/// Needs the `certificate` feature.
 #[derive(Debug, Default)]
 #[must_use]
 pub struct CertificateCredentialBuilder {

@@ -48,10 +48,13 @@ pub(crate) struct AuthContext<'a> {
     /// The credential's name, for errors.
     pub(crate) name: &'static str,
     /// The token endpoint (the `aud` of a certificate assertion).
+    #[cfg(feature = "certificate")]
     pub(crate) endpoint: &'a str,
-    /// The application (client) id.
+    /// The application (client) id (`iss` and `sub` of a certificate assertion).
+    #[cfg(feature = "certificate")]
     pub(crate) client_id: &'a str,
-    /// The resolved tenant.
+    /// The resolved tenant (ADFS assertions are always RS256).
+    #[cfg(feature = "certificate")]
     pub(crate) tenant: &'a str,
     /// Now.
     pub(crate) now: SystemTime,
@@ -573,8 +576,11 @@ impl ConfidentialClient {
         let endpoint = token_endpoint(&self.config.authority, tenant);
         let cx = AuthContext {
             name: self.name(),
+            #[cfg(feature = "certificate")]
             endpoint: &endpoint,
+            #[cfg(feature = "certificate")]
             client_id: &self.config.client_id,
+            #[cfg(feature = "certificate")]
             tenant,
             now: self.transport.clock.now(),
             transport: &self.transport,
@@ -649,8 +655,11 @@ impl ConfidentialClient {
         let endpoint = token_endpoint(&self.config.authority, tenant);
         let cx = AuthContext {
             name: self.name(),
+            #[cfg(feature = "certificate")]
             endpoint: &endpoint,
+            #[cfg(feature = "certificate")]
             client_id: &self.config.client_id,
+            #[cfg(feature = "certificate")]
             tenant,
             now: self.transport.clock.now(),
             transport: &self.transport,

@@ -1,6 +1,7 @@
 //! [`EnvironmentCredential`] (PROTOCOL.md §5.11): a client secret or certificate credential
 //! configured by environment variables.
 
+#[cfg(feature = "certificate")]
 use crate::certificate_credential::CertificateCredential;
 use crate::client::log_result;
 use crate::client_secret::ClientSecretCredential;
@@ -41,6 +42,7 @@ pub const ENVIRONMENT_UNAVAILABLE: &str = "EnvironmentCredential authentication 
 
 enum Inner {
     Secret(ClientSecretCredential),
+    #[cfg(feature = "certificate")]
     Certificate(CertificateCredential),
     UsernamePassword(UsernamePasswordCredential),
     Unavailable(String),
@@ -52,7 +54,8 @@ enum Inner {
 /// 1. `AZURE_TENANT_ID` + `AZURE_CLIENT_ID` + `AZURE_CLIENT_SECRET` → [`ClientSecretCredential`];
 /// 2. `AZURE_TENANT_ID` + `AZURE_CLIENT_ID` + `AZURE_CLIENT_CERTIFICATE_PATH` (+ optional
 ///    `AZURE_CLIENT_CERTIFICATE_PASSWORD`, `AZURE_CLIENT_SEND_CERTIFICATE_CHAIN` = `true`/`1`)
-///    → [`CertificateCredential`];
+///    → `CertificateCredential`, which needs the `certificate` feature: without it this set
+///    fails construction with an error that says to enable the feature;
 /// 3. `AZURE_CLIENT_ID` + `AZURE_USERNAME` + `AZURE_PASSWORD` (+ optional `AZURE_TENANT_ID`,
 ///    default `organizations`) → the deprecated [`UsernamePasswordCredential`], with a warning.
 ///
@@ -82,6 +85,7 @@ impl EnvironmentCredential {
     pub fn selected(&self) -> Option<&'static str> {
         match self.inner {
             Inner::Secret(_) => Some("ClientSecretCredential"),
+            #[cfg(feature = "certificate")]
             Inner::Certificate(_) => Some("CertificateCredential"),
             Inner::UsernamePassword(_) => Some("UsernamePasswordCredential"),
             Inner::Unavailable(_) => None,
@@ -100,6 +104,7 @@ impl BlockingTokenCredential for EnvironmentCredential {
     fn get_token_blocking(&self, request: &TokenRequest) -> Result<AccessToken> {
         match &self.inner {
             Inner::Secret(c) => c.get_token_blocking(request),
+            #[cfg(feature = "certificate")]
             Inner::Certificate(c) => c.get_token_blocking(request),
             Inner::UsernamePassword(c) => c.get_token_blocking(request),
             Inner::Unavailable(m) => Err(Self::unavailable(m, request)),
@@ -114,6 +119,7 @@ impl TokenCredential for EnvironmentCredential {
     fn get_token<'a>(&'a self, request: &'a TokenRequest) -> BoxFuture<'a, Result<AccessToken>> {
         match &self.inner {
             Inner::Secret(c) => c.get_token(request),
+            #[cfg(feature = "certificate")]
             Inner::Certificate(c) => c.get_token(request),
             Inner::UsernamePassword(c) => c.get_token(request),
             Inner::Unavailable(m) => {
@@ -130,6 +136,7 @@ impl fmt::Debug for EnvironmentCredential {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.inner {
             Inner::Secret(c) => f.debug_tuple(NAME).field(c).finish(),
+            #[cfg(feature = "certificate")]
             Inner::Certificate(c) => f.debug_tuple(NAME).field(c).finish(),
             Inner::UsernamePassword(c) => f.debug_tuple(NAME).field(c).finish(),
             Inner::Unavailable(_) => f.debug_tuple(NAME).field(&"unavailable").finish(),
@@ -194,20 +201,7 @@ impl EnvironmentCredentialBuilder {
         } else if present(TENANT) && present(CLIENT) && present(CERT_PATH) {
             let tenant = required(&*env, TENANT, TENANT_WHAT)?;
             let client = required(&*env, CLIENT, CLIENT_WHAT)?;
-            let path = required(
-                &*env,
-                CERT_PATH,
-                "it should be the path of a PEM or PKCS#12 certificate with its private key",
-            )?;
-            let mut builder = CertificateCredential::builder()
-                .tenant_id(tenant)
-                .client_id(client)
-                .certificate_path(path)
-                .send_certificate_chain(send_chain(&*env));
-            if let Some(password) = env.non_empty(CERT_PASSWORD) {
-                builder = builder.password(password);
-            }
-            Inner::Certificate(builder.options(self.options).build()?)
+            certificate_set(tenant, client, &*env, self.options)?
         } else if present(CLIENT) && present(USERNAME) && present(PASSWORD) {
             let client = required(&*env, CLIENT, CLIENT_WHAT)?;
             let username = required(&*env, USERNAME, "it should be the user's sign-in name")?;
@@ -235,9 +229,51 @@ impl EnvironmentCredentialBuilder {
     }
 }
 
+/// The certificate set, once selected and its ids read: a [`CertificateCredential`].
+#[cfg(feature = "certificate")]
+fn certificate_set(
+    tenant: String,
+    client: String,
+    env: &dyn Env,
+    options: CredentialOptions,
+) -> Result<Inner> {
+    let path = required(
+        env,
+        CERT_PATH,
+        "it should be the path of a PEM or PKCS#12 certificate with its private key",
+    )?;
+    let mut builder = CertificateCredential::builder()
+        .tenant_id(tenant)
+        .client_id(client)
+        .certificate_path(path)
+        .send_certificate_chain(send_chain(env));
+    if let Some(password) = env.non_empty(CERT_PASSWORD) {
+        builder = builder.password(password);
+    }
+    Ok(Inner::Certificate(builder.options(options).build()?))
+}
+
+/// The certificate set without the `certificate` feature: a configuration error that says how
+/// to get certificate support (never a credential that cannot work).
+#[cfg(not(feature = "certificate"))]
+fn certificate_set(
+    _tenant: String,
+    _client: String,
+    _env: &dyn Env,
+    _options: CredentialOptions,
+) -> Result<Inner> {
+    Err(Error::invalid_configuration(
+        NAME,
+        format!(
+            "{CERT_PATH} is set (with {TENANT} and {CLIENT}, without {SECRET}), which selects CertificateCredential, but identity-service-principal was built without certificate support. Enable its `certificate` feature (or the `env` feature of identity-chain, which enables it), or set {SECRET} instead, or unset {CERT_PATH}."
+        ),
+    ))
+}
+
 /// `AZURE_CLIENT_SEND_CERTIFICATE_CHAIN`: `true` or `1` (any case) enable it, as the .NET, Java
 /// and JavaScript libraries do; any other non-empty value is ignored with a warning (Python
 /// enables it for any non-empty value, PROTOCOL.md §12 item 8).
+#[cfg(feature = "certificate")]
 fn send_chain(env: &dyn Env) -> bool {
     match env.non_empty(SEND_CHAIN) {
         None => false,
@@ -361,6 +397,7 @@ mod tests {
             "{e}"
         );
         // A certificate that cannot be read: the certificate credential's error.
+        #[cfg(feature = "certificate")]
         let e = build(
             MapEnv::new()
                 .with(TENANT, "t")
@@ -368,14 +405,77 @@ mod tests {
                 .with(CERT_PATH, "/nonexistent/sp/c.pem"),
         )
         .unwrap_err();
-        assert_eq!(e.credential(), "CertificateCredential");
+        #[cfg(feature = "certificate")]
+        {
+            assert_eq!(e.credential(), "CertificateCredential");
+            assert!(
+                e.message().starts_with("Cannot read the certificate file"),
+                "{e}"
+            );
+        }
+    }
+
+    /// Without the `certificate` feature the certificate set, selected by the same rules,
+    /// fails construction and says how to get certificate support; the secret set still wins.
+    #[test]
+    #[cfg(not(feature = "certificate"))]
+    fn certificate_set_without_the_feature_is_a_clear_error() {
+        let cert_set = || {
+            MapEnv::new()
+                .with(TENANT, "t")
+                .with(CLIENT, "c")
+                .with(CERT_PATH, "/etc/app/cert.pem")
+        };
+        for env in [
+            cert_set(),
+            cert_set()
+                .with(CERT_PASSWORD, "pw")
+                .with(SEND_CHAIN, "true"),
+            // The certificate set wins over username/password, as with the feature.
+            cert_set()
+                .with(USERNAME, "u@contoso.com")
+                .with(PASSWORD, "planted-pw"),
+        ] {
+            let e = build(env).unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::InvalidConfiguration);
+            assert_eq!(e.credential(), NAME);
+            assert!(
+                e.message()
+                    .starts_with("AZURE_CLIENT_CERTIFICATE_PATH is set"),
+                "{e}"
+            );
+            assert!(
+                e.message().contains(
+                    "built without certificate support. Enable its `certificate` feature"
+                ),
+                "{e}"
+            );
+            assert!(
+                e.message().contains("`env` feature of identity-chain"),
+                "{e}"
+            );
+            assert!(!e.message().contains("planted-pw"), "{e}");
+        }
+        // The secret set still wins over the certificate set.
+        let e = build(cert_set().with(SECRET, "s"));
+        if let Ok(c) = e {
+            assert_eq!(c.selected(), Some("ClientSecretCredential"));
+        } else {
+            // No usable transport in this feature set: the secret credential's error.
+            let e = e.unwrap_err();
+            assert_eq!(e.credential(), "ClientSecretCredential", "{e}");
+            assert!(!e.message().contains(CERT_PATH), "{e}");
+        }
+        // An empty tenant or client id is reported first, as with the feature.
+        let e = build(cert_set().with(CLIENT, "")).unwrap_err();
         assert!(
-            e.message().starts_with("Cannot read the certificate file"),
+            e.message().starts_with("AZURE_CLIENT_ID is set but empty"),
             "{e}"
         );
     }
 
     #[test]
+    #[cfg(feature = "certificate")]
     fn send_chain_values() {
         let env = |v: &str| MapEnv::new().with(SEND_CHAIN, v);
         assert!(send_chain(&env("true")));

@@ -2,7 +2,9 @@
 #![forbid(unsafe_code)]
 
 mod azure_pipelines;
+#[cfg(feature = "certificate")]
 mod certificate;
+#[cfg(feature = "certificate")]
 mod certificate_credential;
 mod client;
 mod client_assertion;
@@ -20,7 +22,9 @@ mod workload_identity;
 pub use azure_pipelines::{
     AzurePipelinesCredential, AzurePipelinesCredentialBuilder, SYSTEM_OIDCREQUESTURI,
 };
+#[cfg(feature = "certificate")]
 pub use certificate::{AssertionAlgorithm, ClientCertificate};
+#[cfg(feature = "certificate")]
 pub use certificate_credential::{CertificateCredential, CertificateCredentialBuilder};
 pub use client_assertion::{
     AssertionCallback, AsyncAssertionCallback, ClientAssertionCredential,

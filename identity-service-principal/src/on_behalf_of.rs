@@ -1,8 +1,10 @@
 //! [`OnBehalfOfCredential`] (PROTOCOL.md §5.6): exchanges a user's token for a token to another
-//! resource, authenticating the middle-tier application with a secret, a certificate or an
-//! assertion.
+//! resource, authenticating the middle-tier application with a secret, a certificate (feature
+//! `certificate`) or an assertion.
 
+#[cfg(feature = "certificate")]
 use crate::certificate::{AssertionAlgorithm, ClientCertificate};
+#[cfg(feature = "certificate")]
 use crate::certificate_credential::{CertificateAuth, CertificateSource, single_source};
 use crate::client::{
     AuthSource, ClientConfig, ConfidentialClient, GrantKind, SecretAuth, impl_credential_traits,
@@ -11,6 +13,7 @@ use crate::client_assertion::{CallbackAuth, callback_error};
 use crate::options::{CredentialOptions, common_builder_methods};
 use identity_core::{BoxFuture, Error, Result, Secret};
 use sha2::Digest as _;
+#[cfg(feature = "certificate")]
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -47,7 +50,9 @@ impl OnBehalfOfCredential {
 impl_credential_traits!(OnBehalfOfCredential);
 
 /// Builds an [`OnBehalfOfCredential`]: tenant id, client id, the user assertion and exactly one
-/// client credential (secret, certificate or assertion callback).
+/// client credential (secret, certificate or assertion callback). The certificate methods
+/// (`client_certificate_path`, `client_certificate_data`, `client_certificate`, `password`,
+/// `send_certificate_chain`, `assertion_algorithm`) need the `certificate` feature.
 #[derive(Debug, Default)]
 #[must_use]
 pub struct OnBehalfOfCredentialBuilder {
@@ -55,9 +60,13 @@ pub struct OnBehalfOfCredentialBuilder {
     client_id: Option<String>,
     user_assertion: Option<Secret>,
     client_secret: Option<Secret>,
+    #[cfg(feature = "certificate")]
     certificates: Vec<CertificateSource>,
+    #[cfg(feature = "certificate")]
     password: Option<Secret>,
+    #[cfg(feature = "certificate")]
     send_certificate_chain: bool,
+    #[cfg(feature = "certificate")]
     algorithm: AssertionAlgorithm,
     callbacks: Option<CallbackAuth>,
     options: CredentialOptions,
@@ -89,18 +98,27 @@ impl OnBehalfOfCredentialBuilder {
     }
 
     /// Authenticates the application with a certificate file (PEM or PKCS#12).
+    ///
+    /// Needs the `certificate` feature.
+    #[cfg(feature = "certificate")]
     pub fn client_certificate_path(mut self, path: impl Into<PathBuf>) -> Self {
         self.certificates.push(CertificateSource::Path(path.into()));
         self
     }
 
     /// Authenticates the application with certificate bytes (PEM or PKCS#12).
+    ///
+    /// Needs the `certificate` feature.
+    #[cfg(feature = "certificate")]
     pub fn client_certificate_data(mut self, data: impl Into<Vec<u8>>) -> Self {
         self.certificates.push(CertificateSource::Data(data.into()));
         self
     }
 
     /// Authenticates the application with a parsed certificate.
+    ///
+    /// Needs the `certificate` feature.
+    #[cfg(feature = "certificate")]
     pub fn client_certificate(mut self, certificate: ClientCertificate) -> Self {
         self.certificates
             .push(CertificateSource::Parsed(Arc::new(certificate)));
@@ -108,18 +126,27 @@ impl OnBehalfOfCredentialBuilder {
     }
 
     /// The password of the certificate.
+    ///
+    /// Needs the `certificate` feature.
+    #[cfg(feature = "certificate")]
     pub fn password(mut self, password: impl Into<Secret>) -> Self {
         self.password = Some(password.into());
         self
     }
 
     /// Sends the certificate chain (`x5c`) with each assertion.
+    ///
+    /// Needs the `certificate` feature.
+    #[cfg(feature = "certificate")]
     pub fn send_certificate_chain(mut self, send: bool) -> Self {
         self.send_certificate_chain = send;
         self
     }
 
     /// The certificate assertion's algorithm (default PS256).
+    ///
+    /// Needs the `certificate` feature.
+    #[cfg(feature = "certificate")]
     pub fn assertion_algorithm(mut self, algorithm: AssertionAlgorithm) -> Self {
         self.algorithm = algorithm;
         self
@@ -171,35 +198,42 @@ impl OnBehalfOfCredentialBuilder {
                     "A user assertion is required: pass the access token the middle tier received (`.user_assertion(..)`).",
                 )
             })?;
+        #[cfg(feature = "certificate")]
+        let certificates = usize::from(!self.certificates.is_empty());
+        #[cfg(not(feature = "certificate"))]
+        let certificates = 0;
         let given = usize::from(self.client_secret.is_some())
-            + usize::from(!self.certificates.is_empty())
+            + certificates
             + usize::from(self.callbacks.is_some());
         if given != 1 {
-            return Err(Error::invalid_configuration(
-                NAME,
-                "Give exactly one client credential: `.client_secret(..)`, a certificate (`.client_certificate_path(..)`, `_data` or `.client_certificate(..)`) or `.client_assertion_callback(..)`.",
-            ));
+            return Err(one_credential_error());
         }
-        let auth: Box<dyn AuthSource> = if let Some(secret) = self.client_secret {
-            if secret.is_empty() {
-                return Err(Error::invalid_configuration(
-                    NAME,
-                    "The client secret is empty.",
-                ));
+        let auth: Box<dyn AuthSource> = match (self.client_secret, self.callbacks) {
+            (Some(secret), _) => {
+                if secret.is_empty() {
+                    return Err(Error::invalid_configuration(
+                        NAME,
+                        "The client secret is empty.",
+                    ));
+                }
+                Box::new(SecretAuth(secret))
             }
-            Box::new(SecretAuth(secret))
-        } else if let Some(callbacks) = self.callbacks {
-            Box::new(callbacks)
-        } else {
-            let certificate = single_source(NAME, self.certificates)?
-                .load(self.password.as_ref())
-                .map_err(|e| e.with_credential(NAME))?;
-            certificate.warn_if_not_valid(NAME, self.options.clock.now());
-            Box::new(CertificateAuth::new(
-                certificate,
-                self.algorithm,
-                self.send_certificate_chain,
-            ))
+            (None, Some(callbacks)) => Box::new(callbacks),
+            #[cfg(feature = "certificate")]
+            (None, None) => {
+                let certificate = single_source(NAME, self.certificates)?
+                    .load(self.password.as_ref())
+                    .map_err(|e| e.with_credential(NAME))?;
+                certificate.warn_if_not_valid(NAME, self.options.clock.now());
+                Box::new(CertificateAuth::new(
+                    certificate,
+                    self.algorithm,
+                    self.send_certificate_chain,
+                ))
+            }
+            // Without certificates, `given == 1` means a secret or a callback.
+            #[cfg(not(feature = "certificate"))]
+            (None, None) => return Err(one_credential_error()),
         };
         let digest = sha2::Sha256::digest(user_assertion.secret().as_bytes());
         let mut salt = [0u8; 8];
@@ -214,4 +248,16 @@ impl OnBehalfOfCredentialBuilder {
             )?,
         })
     }
+}
+
+/// The error of a builder given no client credential or more than one.
+fn one_credential_error() -> Error {
+    Error::invalid_configuration(
+        NAME,
+        if cfg!(feature = "certificate") {
+            "Give exactly one client credential: `.client_secret(..)`, a certificate (`.client_certificate_path(..)`, `_data` or `.client_certificate(..)`) or `.client_assertion_callback(..)`."
+        } else {
+            "Give exactly one client credential: `.client_secret(..)` or `.client_assertion_callback(..)`. A certificate needs the `certificate` feature of identity-service-principal."
+        },
+    )
 }

@@ -3,6 +3,7 @@
 //! (OpenSSL 3 default AES-256-CBC/PBKDF2 and legacy 3DES / RC2), chains, EC keys, expired
 //! certificates.
 #![cfg(all(
+    feature = "certificate",
     feature = "ureq",
     feature = "reqwest",
     feature = "rustls",

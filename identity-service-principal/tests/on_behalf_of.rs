@@ -90,16 +90,19 @@ fn secret_certificate_and_assertion() {
             Some("https://graph.microsoft.com/.default offline_access openid profile")
         );
 
-        let with_cert = builder(&emu, &user)
-            .client_certificate_path(emu.default_app_certificate_path())
-            .build()
-            .unwrap();
-        let t = block_on(with_cert.get_token(&TokenRequest::new(GRAPH))).unwrap();
-        check_user_token(&emu, t.token().secret());
-        let t = with_cert
-            .get_token_blocking(&TokenRequest::new("https://storage.azure.com/.default"))
-            .unwrap();
-        emu.verify_access_token(t.token().secret()).unwrap();
+        #[cfg(feature = "certificate")]
+        {
+            let with_cert = builder(&emu, &user)
+                .client_certificate_path(emu.default_app_certificate_path())
+                .build()
+                .unwrap();
+            let t = block_on(with_cert.get_token(&TokenRequest::new(GRAPH))).unwrap();
+            check_user_token(&emu, t.token().secret());
+            let t = with_cert
+                .get_token_blocking(&TokenRequest::new("https://storage.azure.com/.default"))
+                .unwrap();
+            emu.verify_access_token(t.token().secret()).unwrap();
+        }
 
         let federated = emu.default_federated_token();
         let with_assertion = builder(&emu, &user)
@@ -151,9 +154,21 @@ fn bad_user_assertion_and_configuration_errors() {
             e.message()
                 .starts_with("Give exactly one client credential")
         );
+        #[cfg(feature = "certificate")]
+        {
+            let e = builder(&emu, "u")
+                .client_secret("s")
+                .client_certificate_data(b"x".to_vec())
+                .build()
+                .unwrap_err();
+            assert!(
+                e.message()
+                    .starts_with("Give exactly one client credential")
+            );
+        }
         let e = builder(&emu, "u")
             .client_secret("s")
-            .client_certificate_data(b"x".to_vec())
+            .client_assertion_callback(|| -> identity_core::Result<String> { Ok("a".into()) })
             .build()
             .unwrap_err();
         assert!(

@@ -3,6 +3,7 @@
 //! password. Arbitrary and mutated files never panic and never show the password; crafted
 //! key-derivation parameters are refused before any work; 10 MB files fail quickly.
 //! Certificates are made with the `openssl` command line, as users make them.
+#![cfg(feature = "certificate")]
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
