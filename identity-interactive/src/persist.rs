@@ -6,19 +6,16 @@
 #[cfg(feature = "persistent")]
 mod enabled {
     use identity_cache::persistent::schema::TokenEvent;
-    use identity_cache::persistent::{PersistentTokenCache, TokenCachePersistenceOptions};
+    use identity_cache::persistent::{CachePair, TokenCachePersistenceOptions};
     use identity_core::env::Env;
     use identity_core::protocol::entra::TokenResponse;
-    use identity_core::{AccessToken, Error, Result, Secret};
+    use identity_core::{AccessToken, Result, Secret};
     use std::time::SystemTime;
 
     /// The two caches (non-CAE, CAE) of one credential and the authority they belong to.
     #[derive(Debug)]
     pub(crate) struct Persistence {
-        nocae: PersistentTokenCache,
-        cae: PersistentTokenCache,
-        /// The authority host without scheme: the entries' `environment`.
-        environment: String,
+        caches: CachePair,
     }
 
     impl Persistence {
@@ -29,23 +26,9 @@ mod enabled {
             env: &dyn Env,
             authority: &str,
         ) -> Result<Self> {
-            let open = |cae| {
-                PersistentTokenCache::open(options, env, cae)
-                    .map_err(|e| Error::new(e.kind(), name, e.message()).with_source(e))
-            };
             Ok(Self {
-                nocae: open(false)?,
-                cae: open(true)?,
-                environment: authority
-                    .split_once("://")
-                    .map_or(authority, |(_, h)| h)
-                    .trim_end_matches('/')
-                    .to_owned(),
+                caches: CachePair::open(name, options, env, authority)?,
             })
-        }
-
-        fn cache(&self, cae: bool) -> &PersistentTokenCache {
-            if cae { &self.cae } else { &self.nocae }
         }
 
         /// A stored access token of the account for these scopes, valid for 5 more minutes.
@@ -58,10 +41,10 @@ mod enabled {
             scopes: &[String],
             now: SystemTime,
         ) -> Option<AccessToken> {
-            match self.cache(cae).read() {
+            match self.caches.cache(cae).read() {
                 Ok(c) => c.find_access_token(
                     Some(home_account_id),
-                    &self.environment,
+                    self.caches.environment(),
                     client_id,
                     realm,
                     scopes,
@@ -81,9 +64,9 @@ mod enabled {
             home_account_id: &str,
             client_id: &str,
         ) -> Option<Secret> {
-            match self.cache(cae).read() {
+            match self.caches.cache(cae).read() {
                 Ok(c) => c
-                    .find_refresh_token(home_account_id, &self.environment, client_id)
+                    .find_refresh_token(home_account_id, self.caches.environment(), client_id)
                     .map(|(_, e)| Secret::from(e.secret.clone())),
                 Err(e) => {
                     tracing::warn!("the persistent token cache could not be read: {e}");
@@ -105,9 +88,16 @@ mod enabled {
             now: SystemTime,
             grant: &str,
         ) {
-            let event = TokenEvent::new(&self.environment, client_id, realm, scopes, response, now)
-                .with_grant(grant);
-            if let Err(e) = self.cache(cae).modify(|c| {
+            let event = TokenEvent::new(
+                self.caches.environment(),
+                client_id,
+                realm,
+                scopes,
+                response,
+                now,
+            )
+            .with_grant(grant);
+            if let Err(e) = self.caches.cache(cae).modify(|c| {
                 c.purge_expired(now);
                 c.add(&event)
             }) {

@@ -4,18 +4,16 @@
 //! Microsoft Entra again.
 
 use identity_cache::persistent::schema::TokenEvent;
-use identity_cache::persistent::{PersistentTokenCache, TokenCachePersistenceOptions};
+use identity_cache::persistent::{CachePair, TokenCachePersistenceOptions};
 use identity_core::env::Env;
 use identity_core::protocol::entra::TokenResponse;
-use identity_core::{AccessToken, Error, Result, TokenRequest};
+use identity_core::{AccessToken, Result, TokenRequest};
 use std::time::SystemTime;
 
 /// The two caches (non-CAE, CAE) of one credential and its authority host.
 #[derive(Debug)]
 pub(crate) struct AppPersistence {
-    nocae: PersistentTokenCache,
-    cae: PersistentTokenCache,
-    environment: String,
+    caches: CachePair,
 }
 
 impl AppPersistence {
@@ -26,23 +24,9 @@ impl AppPersistence {
         env: &dyn Env,
         authority: &str,
     ) -> Result<Self> {
-        let open = |cae| {
-            PersistentTokenCache::open(options, env, cae)
-                .map_err(|e| Error::new(e.kind(), name, e.message()).with_source(e))
-        };
         Ok(Self {
-            nocae: open(false)?,
-            cae: open(true)?,
-            environment: authority
-                .split_once("://")
-                .map_or(authority, |(_, h)| h)
-                .trim_end_matches('/')
-                .to_owned(),
+            caches: CachePair::open(name, options, env, authority)?,
         })
-    }
-
-    fn cache(&self, cae: bool) -> &PersistentTokenCache {
-        if cae { &self.cae } else { &self.nocae }
     }
 
     /// A stored application token for `client_id` in `tenant` covering the request's scopes and
@@ -57,10 +41,10 @@ impl AppPersistence {
         if request.claims().is_some_and(|c| !c.is_empty()) {
             return None;
         }
-        match self.cache(request.enable_cae()).read() {
+        match self.caches.cache(request.enable_cae()).read() {
             Ok(c) => c.find_access_token(
                 None,
-                &self.environment,
+                self.caches.environment(),
                 client_id,
                 tenant,
                 request.scopes(),
@@ -83,7 +67,7 @@ impl AppPersistence {
         now: SystemTime,
     ) {
         let event = TokenEvent::new(
-            &self.environment,
+            self.caches.environment(),
             client_id,
             tenant,
             request.scopes(),
@@ -91,7 +75,7 @@ impl AppPersistence {
             now,
         )
         .app_token();
-        if let Err(e) = self.cache(request.enable_cae()).modify(|c| {
+        if let Err(e) = self.caches.cache(request.enable_cae()).modify(|c| {
             c.purge_expired(now);
             c.add(&event);
         }) {

@@ -53,6 +53,60 @@ struct Synced {
     stamp: Option<Stamp>,
 }
 
+/// The two persistent caches of one credential, for tokens without and with CAE (§10.4), and
+/// the authority host their entries belong to: what every credential with
+/// `cache_persistence` keeps.
+///
+/// ```no_run
+/// use identity_cache::persistent::{CachePair, TokenCachePersistenceOptions};
+/// use identity_core::env::SystemEnv;
+/// let options = TokenCachePersistenceOptions::default();
+/// let caches = CachePair::open("MyCredential", &options, &SystemEnv, "https://login.microsoftonline.com")?;
+/// assert_eq!(caches.environment(), "login.microsoftonline.com");
+/// let accounts = caches.cache(false).read()?.accounts.len();
+/// # Ok::<(), identity_core::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct CachePair {
+    nocae: PersistentTokenCache,
+    cae: PersistentTokenCache,
+    environment: String,
+}
+
+impl CachePair {
+    /// Opens both caches for `authority` (`https://host`); an error names `credential`.
+    pub fn open(
+        credential: &'static str,
+        options: &TokenCachePersistenceOptions,
+        env: &dyn Env,
+        authority: &str,
+    ) -> Result<Self> {
+        let open = |cae| {
+            PersistentTokenCache::open(options, env, cae)
+                .map_err(|e| Error::new(e.kind(), credential, e.message()).with_source(e))
+        };
+        Ok(Self {
+            nocae: open(false)?,
+            cae: open(true)?,
+            environment: authority
+                .split_once("://")
+                .map_or(authority, |(_, h)| h)
+                .trim_end_matches('/')
+                .to_owned(),
+        })
+    }
+
+    /// The cache of CAE tokens (`true`) or of the others.
+    pub fn cache(&self, cae: bool) -> &PersistentTokenCache {
+        if cae { &self.cae } else { &self.nocae }
+    }
+
+    /// The authority host without scheme: the entries' `environment`.
+    pub fn environment(&self) -> &str {
+        &self.environment
+    }
+}
+
 /// One persistent cache document (`{name}.nocae` or `{name}.cae`), shared with other processes.
 ///
 /// Reads reload the document only when the file (or the Secret Service's signal file) changed
