@@ -80,20 +80,11 @@ pub(crate) fn fuzz(root: &Path, args: &[String]) -> Result<(), String> {
             .map_err(|e| format!("cannot create {}: {e}", work.display()))?;
         results.push((target.clone(), run_target(root, target, seconds, &work)?));
     }
-    print_summary(&results);
-    let failed: Vec<&str> = results
-        .iter()
-        .filter(|(_, s)| !s.ok)
-        .map(|(t, _)| t.as_str())
-        .collect();
-    if failed.is_empty() {
-        Ok(())
-    } else {
-        Err(format!(
-            "fuzz targets failed: {} (the crashing inputs are in fuzz/artifacts/<target>/)",
-            failed.join(", ")
-        ))
-    }
+    conclude(&results, |failed| {
+        format!(
+            "fuzz targets failed: {failed} (the crashing inputs are in fuzz/artifacts/<target>/)"
+        )
+    })
 }
 
 /// Each target for about ten seconds over its committed corpus; returns the failures.
@@ -113,7 +104,19 @@ pub(crate) fn smoke(root: &Path) -> Result<(), String> {
         ));
     }
     let _ = std::fs::remove_dir_all(&scratch);
-    print_summary(&results);
+    conclude(&results, |failed| {
+        format!(
+            "fuzz smoke failed: {failed} (run `cargo xtask fuzz --seconds 10 TARGET` to reproduce; inputs in fuzz/artifacts/<target>/)"
+        )
+    })
+}
+
+/// Prints the summary table; an error naming the failed targets (through `message`) if any.
+fn conclude(
+    results: &[(String, Stats)],
+    message: impl FnOnce(&str) -> String,
+) -> Result<(), String> {
+    print_summary(results);
     let failed: Vec<&str> = results
         .iter()
         .filter(|(_, s)| !s.ok)
@@ -122,10 +125,7 @@ pub(crate) fn smoke(root: &Path) -> Result<(), String> {
     if failed.is_empty() {
         Ok(())
     } else {
-        Err(format!(
-            "fuzz smoke failed: {} (run `cargo xtask fuzz --seconds 10 TARGET` to reproduce; inputs in fuzz/artifacts/<target>/)",
-            failed.join(", ")
-        ))
+        Err(message(&failed.join(", ")))
     }
 }
 
